@@ -1,0 +1,146 @@
+"""The `sidebyside` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from impls.registry import MODES, check_device, check_mode
+from impls.spec import MODELS, RECIPE, get_model
+
+
+def comma_list(check: Callable[[str], object], choices: Sequence[str]) -> Callable[[str], list[str]]:
+    """argparse type for 'a,b,c' or 'all', validating each item with ``check``."""
+
+    def parse(text: str) -> list[str]:
+        items = list(choices) if text == "all" else [t.strip() for t in text.split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"empty list; choose from: {', '.join(choices)}")
+        for item in items:
+            try:
+                check(item)
+            except ValueError as err:
+                raise argparse.ArgumentTypeError(str(err)) from None
+        return items
+
+    return parse
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def device_arg(text: str) -> str:
+    try:
+        return check_device(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder, so a failure leaves nothing half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def print_parity(report) -> None:
+    frame = pd.DataFrame([{**vars(c), "passed": c.passed} for c in report.checks])
+    if frame.empty:
+        print("no mode could run; nothing was compared")
+    else:
+        wide = frame.pivot_table(index=["model", "mode", "quantity"], columns="reference",
+                                 values=["max_abs", "max_rel", "rel_l2"], aggfunc="first", sort=False)
+        wide.columns = [f"{ref} {measure}" for measure, ref in wide.columns]
+        wide = wide[sorted(wide.columns, key=lambda c: (c.split()[0] != "oracle", c))]
+        status = frame.groupby(["model", "mode", "quantity"], sort=False).agg(
+            tolerance=("tolerance", "first"), measure=("measure", "first"), ok=("passed", "all"))
+        table = wide.join(status)
+        table["ok"] = table["ok"].map({True: "ok", False: "FAIL"})
+        with pd.option_context("display.max_rows", None, "display.width", 200,
+                               "display.float_format", "{:.2e}".format):
+            for model, part in table.groupby(level="model", sort=False):
+                print(f"\n== {model}: errors vs the float64 oracle and vs torch-eager "
+                      f"(batch {report.batch}, {report.steps} training steps, {report.device})")
+                print(part.droplevel("model").to_string())
+    for skip in report.skipped:
+        print(f"skipped {skip['mode']}: {skip['reason']}")
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    from benchmarks.parity import run_parity
+
+    report = run_parity(args.models, args.modes, args.device, args.batch, args.steps, args.seed)
+    print_parity(report)
+    if args.json:
+        write_atomic(args.json, json.dumps(report.to_json(), indent=2) + "\n")
+        print(f"wrote {args.json}")
+    for c in report.failures:
+        print(f"FAIL {c.model} {c.mode}: {c.quantity} vs {c.reference} {c.measure} "
+              f"{c.value:.3g} > tolerance {c.tolerance:.1g}", file=sys.stderr)
+    ran = len({(c.model, c.mode) for c in report.checks})
+    print(f"parity: {ran} model x mode pairs checked, {len(report.failures)} failures, "
+          f"{len(report.skipped)} modes skipped")
+    return 1 if report.failures else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sidebyside",
+        description="Matched MNIST CNNs in PyTorch and TensorFlow, run through one harness: "
+                    "numerical parity, benchmarks and reports.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    parity = sub.add_parser(
+        "parity", help="prove every mode computes the same numbers as a float64 NumPy oracle",
+        description="Load identical weights into every available mode, feed identical batches "
+                    "of real MNIST digits, and print per model x mode the max absolute and "
+                    "max relative error of logits, loss and every parameter gradient against "
+                    "the float64 oracle and against torch-eager; then train N SGD steps "
+                    "(dropout off) and report parameter drift and the largest loss-curve "
+                    "difference. Exit status: 0 all within tolerance, 1 a tolerance broken, "
+                    "2 bad usage.")
+    parity.add_argument("--models", type=comma_list(get_model, list(MODELS)), default=list(MODELS),
+                        help=f"comma-separated models, or 'all' (default): {', '.join(MODELS)}")
+    parity.add_argument("--modes", type=comma_list(check_mode, list(MODES)), default=list(MODES),
+                        help=f"comma-separated modes, or 'all' (default): {', '.join(MODES)}")
+    parity.add_argument("--device", type=device_arg, default="cpu",
+                        help="cpu (default) or cuda; modes that cannot use it are skipped")
+    parity.add_argument("--batch", type=positive_int, default=RECIPE.batch,
+                        help=f"images per batch (default {RECIPE.batch}, the workshop's)")
+    parity.add_argument("--steps", type=positive_int, default=50,
+                        help="SGD steps in the training comparison (default 50)")
+    parity.add_argument("--seed", type=int, default=0,
+                        help="seed for the initial weights and the batch order (default 0)")
+    parity.add_argument("--json", type=Path, metavar="PATH",
+                        help="also write every number as JSON to PATH")
+    parity.set_defaults(func=cmd_parity)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

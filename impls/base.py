@@ -1,0 +1,109 @@
+"""The small interface every execution mode exposes; the harness and parity only see this."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from impls.spec import RECIPE, ModelSpec, Recipe
+from impls.weights import Weights, init_weights
+
+DEVICES = ("cpu", "cuda")
+
+
+def check_batch(spec: ModelSpec, images: np.ndarray, labels: np.ndarray) -> None:
+    """Raise ValueError naming what is wrong with a NumPy batch and what is accepted."""
+    want = spec.input_shape
+    if not isinstance(images, np.ndarray) or images.dtype != np.float32:
+        kind = getattr(images, "dtype", type(images).__name__)
+        raise ValueError(f"images must be a float32 NumPy array, got {kind}")
+    if images.ndim != 4 or images.shape[1:] != want or images.shape[0] < 1:
+        raise ValueError(f"images must have shape (N, {', '.join(map(str, want))}) with N >= 1 "
+                         f"(NCHW), got {images.shape}")
+    if not isinstance(labels, np.ndarray) or labels.dtype != np.int64:
+        kind = getattr(labels, "dtype", type(labels).__name__)
+        raise ValueError(f"labels must be an int64 NumPy array, got {kind}")
+    if labels.shape != (images.shape[0],):
+        raise ValueError(f"labels must have shape ({images.shape[0]},) to match the images, "
+                         f"got {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= spec.classes):
+        raise ValueError(f"labels must lie in 0..{spec.classes - 1}, got {labels.min()}..{labels.max()}")
+
+
+class Mode(ABC):
+    """One framework x execution model, built from a spec and a seed on one device.
+
+    Native-tensor methods (``forward``, ``gradients``, ``train_step``) are what benchmarks
+    time; they return framework tensors and may run asynchronously until ``sync``. The
+    ``*_numpy`` helpers convert results to canonical NumPy for parity, outside any timing.
+    """
+
+    name: ClassVar[str]
+    framework: ClassVar[str]  # "torch" or "tensorflow"
+    style: ClassVar[str]  # "eager", "graph" or "compiled"
+
+    def __init__(self, spec: ModelSpec, device: str = "cpu", seed: int = 0,
+                 dropout: bool = True, recipe: Recipe = RECIPE):
+        if device not in DEVICES:
+            raise ValueError(f"unknown device {device!r}; choose from: {', '.join(DEVICES)}")
+        self.spec, self.device, self.seed, self.dropout, self.recipe = (
+            spec, device, seed, dropout, recipe)
+        self._build(init_weights(spec, seed))
+
+    @abstractmethod
+    def _build(self, weights: Weights) -> None:
+        """Create parameters from canonical weights, optimizer state and compiled functions."""
+
+    @abstractmethod
+    def load_weights(self, weights: Mapping[str, np.ndarray]) -> None:
+        """Replace parameters with canonical weights and reset the optimizer state."""
+
+    @abstractmethod
+    def export_weights(self) -> Weights:
+        """Current parameters in canonical layout (float32 copies)."""
+
+    @abstractmethod
+    def _to_device(self, images: np.ndarray, labels: np.ndarray) -> Any:
+        ...
+
+    def to_device(self, images: np.ndarray, labels: np.ndarray) -> Any:
+        """A validated NumPy batch (NCHW float32, int64 labels) as native device tensors."""
+        check_batch(self.spec, images, labels)
+        return self._to_device(images, labels)
+
+    @abstractmethod
+    def forward(self, batch: Any) -> Any:
+        """Inference: model output (log-probabilities), no gradient tracking, no dropout."""
+
+    @abstractmethod
+    def gradients(self, batch: Any) -> tuple[Any, dict[str, Any]]:
+        """Forward + mean NLL loss + every parameter's gradient; no update."""
+
+    @abstractmethod
+    def train_step(self, batch: Any) -> Any:
+        """Forward + backward + SGD-momentum update (PyTorch's form); returns the loss."""
+
+    @abstractmethod
+    def sync(self) -> None:
+        """Block until all queued device work is finished."""
+
+    @abstractmethod
+    def to_numpy(self, tensor: Any) -> np.ndarray:
+        ...
+
+    @abstractmethod
+    def _grads_to_canonical(self, grads: dict[str, Any]) -> Weights:
+        ...
+
+    def forward_numpy(self, batch: Any) -> np.ndarray:
+        return self.to_numpy(self.forward(batch))
+
+    def gradients_numpy(self, batch: Any) -> tuple[float, Weights]:
+        loss, grads = self.gradients(batch)
+        return float(self.to_numpy(loss)), self._grads_to_canonical(grads)
+
+    def train_step_numpy(self, batch: Any) -> float:
+        return float(self.to_numpy(self.train_step(batch)))

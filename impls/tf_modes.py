@@ -1,0 +1,159 @@
+"""TensorFlow modes: tf-eager, tf-graph (tf.function) and tf-xla (tf.function + jit_compile).
+
+The three share one set of Python functions; the mode only decides how they are wrapped,
+so "which framework" and "define-by-run vs define-then-run" can be told apart. Images are
+NHWC inside TF (its native, fastest layout); weights convert through impls.weights' table.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep oneDNN/CPU-feature banners quiet
+if importlib.util.find_spec("triton") is not None:
+    # triton's native library segfaults on load once TensorFlow's is loaded (seen with
+    # TF 2.21 + triton 3.8; torch.compile and even torch.optim import triton lazily), so
+    # load it first. Import TensorFlow through this module, not directly, next to torch.
+    import triton  # noqa: F401
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from impls.base import Mode
+from impls.spec import Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, ReLU
+from impls.weights import Weights, from_tf_layout, to_tf_layout
+
+
+def tf_device_name(device: str) -> str:
+    return "/GPU:0" if device == "cuda" else "/CPU:0"
+
+
+def sgd_momentum_update(params: list[tf.Variable], velocity: list[tf.Variable],
+                        grads: list[tf.Tensor], lr: float, momentum: float) -> None:
+    """SGD with momentum in PyTorch's form: v = m v + g; p -= lr v.
+
+    Keras writes it v = m v - lr g; p += v: equal in exact arithmetic, not in float32
+    rounding, so TF uses torch's form here; tests prove it matches torch.optim.SGD.
+    """
+    for p, v, g in zip(params, velocity, grads, strict=True):
+        v.assign(momentum * v + g)
+        p.assign_sub(lr * v)
+
+
+class TFEager(Mode):
+    name = "tf-eager"
+    framework = "tensorflow"
+    style = "eager"
+
+    def _compile(self, fn: Callable) -> Callable:
+        return fn
+
+    def _build(self, weights: Weights) -> None:
+        if self.device == "cuda":
+            tf.config.experimental.enable_tensor_float_32_execution(False)  # strict fp32, as torch
+        self._dev = tf_device_name(self.device)
+        tf_weights = to_tf_layout(self.spec, weights)
+        with tf.device(self._dev):
+            self.params = {n: tf.Variable(w, name=n) for n, w in tf_weights.items()}
+            self.velocity = {n: tf.Variable(tf.zeros_like(w)) for n, w in tf_weights.items()}
+            self.rng = tf.random.Generator.from_seed(self.seed)
+        self._vars = list(self.params.values())
+        self._predict = self._compile(self._predict_eager)
+        self._grads = self._compile(self._grads_eager)
+        self._train = self._compile(self._train_eager)
+
+    def load_weights(self, weights: Mapping[str, np.ndarray]) -> None:
+        for name, w in to_tf_layout(self.spec, weights).items():
+            self.params[name].assign(w)
+            self.velocity[name].assign(tf.zeros_like(w))
+
+    def export_weights(self) -> Weights:
+        return from_tf_layout(self.spec, {n: v.numpy() for n, v in self.params.items()})
+
+    def _to_device(self, images: np.ndarray, labels: np.ndarray) -> tuple[tf.Tensor, ...]:
+        with tf.device(self._dev):
+            return (tf.identity(np.ascontiguousarray(images.transpose(0, 2, 3, 1))),
+                    tf.identity(labels))
+
+    def _net(self, x: tf.Tensor, train: bool) -> tf.Tensor:
+        for layer in self.spec.layers:
+            if isinstance(layer, Conv2d):
+                x = tf.nn.conv2d(x, self.params[f"{layer.name}.weight"], 1, "VALID")
+                x = tf.nn.bias_add(x, self.params[f"{layer.name}.bias"])
+            elif isinstance(layer, Linear):
+                x = tf.matmul(x, self.params[f"{layer.name}.weight"])
+                x = tf.nn.bias_add(x, self.params[f"{layer.name}.bias"])
+            elif isinstance(layer, MaxPool2d):
+                x = tf.nn.max_pool2d(x, layer.kernel, layer.kernel, "VALID")
+            elif isinstance(layer, ReLU):
+                x = tf.nn.relu(x)
+            elif isinstance(layer, Dropout) and train and self.dropout:
+                shape = tf.shape(x)
+                noise = tf.stack([shape[0], 1, 1, shape[3]]) if layer.channelwise else shape
+                x = tf.nn.experimental.stateless_dropout(
+                    x, layer.rate, seed=self.rng.make_seeds(1)[:, 0], noise_shape=noise)
+            elif isinstance(layer, Flatten):
+                x = tf.reshape(x, [tf.shape(x)[0], -1])  # NHWC order: see impls.weights
+            elif isinstance(layer, LogSoftmax):
+                x = tf.nn.log_softmax(x, axis=1)
+        return x
+
+    def _loss_fn(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        logp = self._net(x, True)
+        return -tf.reduce_mean(tf.gather(logp, y, axis=1, batch_dims=1))
+
+    def _predict_eager(self, x: tf.Tensor) -> tf.Tensor:
+        return self._net(x, False)
+
+    def _grads_eager(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        with tf.GradientTape() as tape:
+            loss = self._loss_fn(x, y)
+        return loss, tape.gradient(loss, self._vars)
+
+    def _train_eager(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        loss, grads = self._grads_eager(x, y)
+        sgd_momentum_update(self._vars, list(self.velocity.values()), grads,
+                            self.recipe.lr, self.recipe.momentum)
+        return loss
+
+    def forward(self, batch: Any) -> tf.Tensor:
+        with tf.device(self._dev):
+            return self._predict(batch[0])
+
+    def gradients(self, batch: Any) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        with tf.device(self._dev):
+            loss, grads = self._grads(*batch)
+        return loss, dict(zip(self.params, grads, strict=True))
+
+    def train_step(self, batch: Any) -> tf.Tensor:
+        with tf.device(self._dev):
+            return self._train(*batch)
+
+    def sync(self) -> None:
+        tf.test.experimental.sync_devices()
+
+    def to_numpy(self, tensor: tf.Tensor) -> np.ndarray:
+        return tensor.numpy()
+
+    def _grads_to_canonical(self, grads: dict[str, tf.Tensor]) -> Weights:
+        return from_tf_layout(self.spec, {n: g.numpy() for n, g in grads.items()})
+
+
+class TFGraph(TFEager):
+    name = "tf-graph"
+    style = "graph"
+
+    def _compile(self, fn: Callable) -> Callable:
+        return tf.function(fn)
+
+
+class TFXLA(TFEager):
+    name = "tf-xla"
+    style = "compiled"
+
+    def _compile(self, fn: Callable) -> Callable:
+        return tf.function(fn, jit_compile=True)
