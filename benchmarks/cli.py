@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -12,23 +13,20 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmarks.matrix import parse_list, selection
 from impls.registry import MODES, check_device, check_mode
 from impls.spec import MODELS, RECIPE, get_model
 
 
-def comma_list(check: Callable[[str], object], choices: Sequence[str]) -> Callable[[str], list[str]]:
+def comma_list(check: Callable[[str], object], choices: Sequence[str],
+               what: str) -> Callable[[str], list[str]]:
     """argparse type for 'a,b,c' or 'all', validating each item with ``check``."""
 
     def parse(text: str) -> list[str]:
-        items = list(choices) if text == "all" else [t.strip() for t in text.split(",") if t.strip()]
-        if not items:
-            raise argparse.ArgumentTypeError(f"empty list; choose from: {', '.join(choices)}")
-        for item in items:
-            try:
-                check(item)
-            except ValueError as err:
-                raise argparse.ArgumentTypeError(str(err)) from None
-        return items
+        try:
+            return list(parse_list(text, check, tuple(choices), what) or ())
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
 
     return parse
 
@@ -103,6 +101,46 @@ def cmd_parity(args: argparse.Namespace) -> int:
     return 1 if report.failures else 0
 
 
+MATRIX_OPTIONS = ("models", "modes", "phases", "devices", "batch_sizes", "threads")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchmarks.conftest import _gpu_present
+
+    try:  # validate everything before spending minutes on a run
+        chosen = selection(args.models, args.modes, args.phases, args.devices, args.batch_sizes,
+                           args.quick, gpu_present=_gpu_present())
+    except ValueError as err:
+        print(f"sidebyside run: error: {err}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    final = args.out / "benchmarks.json"
+    tmp = args.out / ".benchmarks.json.partial"
+    command = [sys.executable, "-m", "pytest", str(Path(__file__).parent), "--benchmark-only",
+               "-v", "-p", "no:cacheprovider", f"--benchmark-json={tmp}",
+               "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name"]
+    command += ["--quick"] if args.quick else []
+    for name in MATRIX_OPTIONS:
+        value = getattr(args, name)
+        if value is not None:
+            command.append(f"--{name.replace('_', '-')}={value}")
+    print("running:", " ".join(command), flush=True)
+    code = subprocess.run(command).returncode
+    if code != 0 or not tmp.exists():
+        tmp.unlink(missing_ok=True)
+        print(f"sidebyside run: the benchmark run failed (pytest exit {code}); nothing written",
+              file=sys.stderr)
+        return 1
+    os.replace(tmp, final)
+    print(f"wrote {final}")
+    if args.skip_parity:
+        return 0
+    parity_args = argparse.Namespace(models=list(chosen.models), modes=list(chosen.modes),
+                                     device="cpu", batch=RECIPE.batch, steps=50, seed=0,
+                                     json=args.out / "parity.json")
+    return cmd_parity(parity_args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sidebyside",
@@ -119,9 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "(dropout off) and report parameter drift and the largest loss-curve "
                     "difference. Exit status: 0 all within tolerance, 1 a tolerance broken, "
                     "2 bad usage.")
-    parity.add_argument("--models", type=comma_list(get_model, list(MODELS)), default=list(MODELS),
+    parity.add_argument("--models", type=comma_list(get_model, list(MODELS), "models"), default=list(MODELS),
                         help=f"comma-separated models, or 'all' (default): {', '.join(MODELS)}")
-    parity.add_argument("--modes", type=comma_list(check_mode, list(MODES)), default=list(MODES),
+    parity.add_argument("--modes", type=comma_list(check_mode, list(MODES), "modes"), default=list(MODES),
                         help=f"comma-separated modes, or 'all' (default): {', '.join(MODES)}")
     parity.add_argument("--device", type=device_arg, default="cpu",
                         help="cpu (default) or cuda; modes that cannot use it are skipped")
@@ -134,6 +172,27 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--json", type=Path, metavar="PATH",
                         help="also write every number as JSON to PATH")
     parity.set_defaults(func=cmd_parity)
+
+    run = sub.add_parser(
+        "run", help="the main job: the benchmark matrix through pytest-benchmark, then parity",
+        description="Run the benchmark matrix (forward, backward and train step per model x "
+                    "mode x device x batch, plus the variable-size stream) through "
+                    "pytest-benchmark with a progress display, write DIR/benchmarks.json, then "
+                    "run parity and write DIR/parity.json. Files appear only when complete.")
+    run.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
+                     help="output folder (default ./out)")
+    run.add_argument("--quick", action="store_true",
+                     help="the small CI matrix: both models, torch-eager, tf-graph, tf-eager, "
+                          "forward and train, batches 1 and 64, fewer rounds, 50-batch stream")
+    run.add_argument("--models", help="comma-separated models or 'all' (default: all)")
+    run.add_argument("--modes", help="comma-separated modes or 'all' (default: all five)")
+    run.add_argument("--phases", help="forward, backward, train (comma-separated) or 'all'")
+    run.add_argument("--devices", help="cpu, cuda or all (default: every device present)")
+    run.add_argument("--batch-sizes", help="comma-separated batch sizes (default 1,16,64,256)")
+    run.add_argument("--threads", type=positive_int,
+                     help="intra-op threads for both frameworks (default: all cores)")
+    run.add_argument("--skip-parity", action="store_true", help="benchmarks only")
+    run.set_defaults(func=cmd_run)
     return parser
 
 

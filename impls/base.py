@@ -44,13 +44,17 @@ class Mode(ABC):
     name: ClassVar[str]
     framework: ClassVar[str]  # "torch" or "tensorflow"
     style: ClassVar[str]  # "eager", "graph" or "compiled"
+    variants: ClassVar[tuple[str, ...]] = ("default",)  # compile options, for shape studies
 
     def __init__(self, spec: ModelSpec, device: str = "cpu", seed: int = 0,
-                 dropout: bool = True, recipe: Recipe = RECIPE):
+                 dropout: bool = True, recipe: Recipe = RECIPE, variant: str = "default"):
         if device not in DEVICES:
             raise ValueError(f"unknown device {device!r}; choose from: {', '.join(DEVICES)}")
-        self.spec, self.device, self.seed, self.dropout, self.recipe = (
-            spec, device, seed, dropout, recipe)
+        if variant not in self.variants:
+            raise ValueError(f"{self.name} has no variant {variant!r}; choose from: "
+                             f"{', '.join(self.variants)}")
+        self.spec, self.device, self.seed, self.dropout, self.recipe, self.variant = (
+            spec, device, seed, dropout, recipe, variant)
         self._build(init_weights(spec, seed))
 
     @abstractmethod
@@ -89,6 +93,10 @@ class Mode(ABC):
     @abstractmethod
     def sync(self) -> None:
         """Block until all queued device work is finished."""
+
+    def trace_count(self) -> int | None:
+        """Graphs traced / compiled so far (retraces included); None for eager modes."""
+        return None
 
     @abstractmethod
     def to_numpy(self, tensor: Any) -> np.ndarray:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch._dynamo
 import torch.nn.functional as F
 from torch import nn
 
@@ -117,10 +118,32 @@ class TorchEager(Mode):
 
 class TorchCompile(TorchEager):
     """torch.compile (inductor) on the forward and loss; autograd's backward is compiled
-    ahead of time by AOTAutograd, the optimizer step stays eager as in the usual recipe."""
+    ahead of time by AOTAutograd, the optimizer step stays eager as in the usual recipe.
+
+    Variants: ``default`` (dynamic left unset: specialize, then go dynamic after a shape
+    change) and ``dynamic`` (dynamic=True from the first call).
+    """
 
     name = "torch-compile"
     style = "compiled"
+    variants = ("default", "dynamic")
+
+    def _build(self, weights: Weights) -> None:
+        # Dynamo caches compiled code per code object, shared by every instance, with a
+        # recompile limit: a fresh instance starts from a clean cache, so its first call is
+        # a real compile and many instances never push each other into eager fallback.
+        torch._dynamo.reset()
+        self._graphs_at_build = _dynamo_graphs()
+        super()._build(weights)
 
     def _compile(self, fn: Callable) -> Callable:
-        return torch.compile(fn)
+        return torch.compile(fn, dynamic=True if self.variant == "dynamic" else None)
+
+    def trace_count(self) -> int:
+        return _dynamo_graphs() - self._graphs_at_build
+
+
+def _dynamo_graphs() -> int:
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])

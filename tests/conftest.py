@@ -10,6 +10,8 @@ from impls.base import Mode
 from impls.registry import MODES, mode_class, unavailable_reason
 from impls.spec import MODELS, get_model
 
+pytest_plugins = ["pytester"]
+
 ALL_MODES = list(MODES)
 ALL_MODELS = list(MODELS)
 COMPILED = {"torch-compile", "tf-xla"}

@@ -1,0 +1,120 @@
+"""pytest options and parametrization for the benchmark suite (`pytest --benchmark-only`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import machine
+from benchmarks.harness import DEFAULT_SETTINGS, QUICK_SETTINGS, Settings
+from benchmarks.matrix import Case, Selection, selection
+from impls.registry import mode_class, unavailable_reason
+
+STREAM_MODELS = ("workshop",)  # overhead-bound: where tracing and shape handling show
+SELECTION = pytest.StashKey[Selection]()
+CONTEXT = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("sidebyside", "sidebyside benchmark matrix")
+    group.addoption("--models", help="comma-separated models or 'all' (default: all)")
+    group.addoption("--modes", help="comma-separated modes or 'all' (default: all five; "
+                                    "--quick: torch-eager,tf-graph,tf-eager)")
+    group.addoption("--phases", help="forward, backward, train, comma-separated or 'all' "
+                                     "(default: all; --quick: forward,train)")
+    group.addoption("--devices", help="cpu, cuda or all (default: every device present)")
+    group.addoption("--batch-sizes", help="comma-separated batch sizes (default 1,16,64,256; "
+                                          "--quick: 1,64)")
+    group.addoption("--threads", type=int, default=None,
+                    help="intra-op threads for both frameworks (default: all cores); "
+                         f"inter-op is fixed at {machine.INTER_OP_THREADS}")
+    group.addoption("--quick", action="store_true",
+                    help="the small CI matrix with fewer rounds and a 50-batch stream")
+
+
+def _gpu_present() -> bool:
+    if not machine.has("torch"):
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    opt = config.getoption
+    threads = opt("--threads")
+    if threads is not None and threads < 1:
+        raise pytest.UsageError(f"--threads must be >= 1, got {threads}")
+    devices = opt("--devices")
+    try:
+        config.stash[SELECTION] = selection(
+            opt("--models"), opt("--modes"), opt("--phases"), devices, opt("--batch-sizes"),
+            opt("--quick"), gpu_present=_gpu_present() if devices not in (None, "cpu") else False)
+    except ValueError as err:
+        raise pytest.UsageError(str(err)) from None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    chosen = metafunc.config.stash[SELECTION]
+    if "case" in metafunc.fixturenames:
+        cases = chosen.cases()
+        metafunc.parametrize("case", cases, ids=[c.id for c in cases])
+    if "stream" in metafunc.fixturenames:
+        streams = [(model, mode, variant, device, kind)
+                   for model in chosen.models if model in STREAM_MODELS
+                   for mode in chosen.modes for variant in _variants(mode)
+                   for device in chosen.devices for kind in ("variable", "fixed")]
+        metafunc.parametrize("stream", streams,
+                             ids=["-".join((kind, m, mode, v, d)) for m, mode, v, d, kind in streams])
+
+
+def _variants(mode: str) -> tuple[str, ...]:
+    try:
+        return mode_class(mode).variants
+    except ImportError:
+        return ("default",)  # framework missing: the case will skip with the reason
+
+
+def skip_unless_available(mode: str, device: str) -> None:
+    reason = unavailable_reason(mode, device)
+    if reason:
+        pytest.skip(f"{mode} on {device}: {reason}")
+
+
+@pytest.fixture(scope="session")
+def settings(pytestconfig: pytest.Config) -> Settings:
+    return QUICK_SETTINGS if pytestconfig.stash[SELECTION].quick else DEFAULT_SETTINGS
+
+
+@pytest.fixture(scope="session")
+def context(pytestconfig: pytest.Config) -> dict:
+    """Once per run: threads configured for both frameworks, the GEMM peak measured."""
+    chosen = pytestconfig.stash[SELECTION]
+    threads = machine.configure_threads(pytestconfig.getoption("--threads") or machine.cpu_count())
+    peaks = {device: machine.gemm_peak(device) for device in chosen.devices}
+    ctx = {"threads": threads, "versions": machine.versions(), "peaks": peaks}
+    pytestconfig.stash[CONTEXT] = ctx
+    return ctx
+
+
+def device_context(context: dict, device: str) -> dict:
+    return {**context, "peak": context["peaks"][device]}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    ctx = config.stash.get(CONTEXT, None)
+    chosen = config.stash[SELECTION]
+    machine_info["cpu_model"] = machine.cpu_model()
+    machine_info["cores"] = machine.cpu_count()
+    machine_info["versions"] = machine.versions()
+    machine_info["matrix"] = {"quick": chosen.quick, "models": chosen.models, "modes": chosen.modes,
+                              "phases": chosen.phases, "devices": chosen.devices,
+                              "batches": chosen.batches}
+    if ctx is None:
+        machine_info["gemm_peak"] = "not measured: no benchmark ran"
+        return
+    machine_info["threads"] = ctx["threads"]
+    machine_info["gemm_peak"] = ctx["peaks"]
+
+
+__all__ = ["Case", "device_context", "skip_unless_available"]

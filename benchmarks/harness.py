@@ -1,0 +1,181 @@
+"""Turns (model, mode, device, phase, batch) into one timed callable and runs it through
+pytest-benchmark: data on the device before timing, warm-up outside it, device sync inside."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from benchmarks import machine
+from benchmarks.data import OFFLINE_SOURCE, seeded_batches
+from benchmarks.matrix import Case
+from impls.base import Mode
+from impls.registry import mode_class
+from impls.spec import get_model
+
+PHASE_METHODS = {"forward": "forward", "backward": "gradients", "train": "train_step"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How long to measure. Rounds are explicit per case: enough to fill the budget, within
+    [min_rounds, max_rounds], from one calibration call after the first call."""
+
+    round_budget_s: float = 1.0
+    min_rounds: int = 5
+    max_rounds: int = 100
+    warmup_rounds: int = 3
+    stream_batches: int = 200  # variable-size stream length
+    stream_rounds: int = 3
+
+
+DEFAULT_SETTINGS = Settings()
+QUICK_SETTINGS = Settings(round_budget_s=0.3, min_rounds=5, max_rounds=30, warmup_rounds=2,
+                          stream_batches=50, stream_rounds=3)
+
+
+def timed_target(step: Callable[[], Any], sync: Callable[[], None]) -> Callable[[], Any]:
+    """The one callable pytest-benchmark times: the work, then the device barrier."""
+
+    def target() -> Any:
+        out = step()
+        sync()
+        return out
+
+    return target
+
+
+def rounds_for(seconds_per_call: float, settings: Settings) -> int:
+    wanted = math.ceil(settings.round_budget_s / max(seconds_per_call, 1e-9))
+    return max(settings.min_rounds, min(settings.max_rounds, wanted))
+
+
+def time_once(target: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    target()
+    return time.perf_counter() - start
+
+
+def flops_per_call(model: str, phase: str, batch: int) -> int:
+    spec = get_model(model)
+    return batch * (spec.forward_flops() if phase == "forward" else spec.train_flops())
+
+
+class MemoryProbe:
+    """Peak device memory (GPU) or RSS growth (CPU) across building and running a case."""
+
+    def __init__(self, impl_framework: str, device: str):
+        self.framework, self.device = impl_framework, device
+        self.rss_before = machine.rss_mb()
+        if device == "cuda" and impl_framework == "torch":
+            import torch
+
+            torch.cuda.reset_peak_memory_stats()
+        elif device == "cuda":
+            from impls.tf_modes import tf
+
+            tf.config.experimental.reset_memory_stats("GPU:0")
+
+    def read(self) -> dict[str, float]:
+        out = {"rss_growth_mb": machine.rss_mb() - self.rss_before,
+               "peak_rss_mb": machine.peak_rss_mb()}
+        if self.device == "cuda" and self.framework == "torch":
+            import torch
+
+            out["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        elif self.device == "cuda":
+            from impls.tf_modes import tf
+
+            out["gpu_peak_mb"] = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+        return out
+
+
+def build(mode: str, model: str, device: str, variant: str = "default") -> Mode:
+    """A fresh instance as benchmarked: dropout on (the real models), seed 0."""
+    return mode_class(mode)(get_model(model), device, seed=0, dropout=True, variant=variant)
+
+
+def case_info(impl: Mode, phase: str, batch: int, context: dict) -> dict[str, Any]:
+    return {"model": impl.spec.name, "mode": impl.name, "framework": impl.framework,
+            "style": impl.style, "variant": impl.variant, "device": impl.device,
+            "gpu_name": machine.gpu_name(impl.device), "phase": phase, "batch": batch,
+            "dropout": impl.dropout, "data": OFFLINE_SOURCE,
+            "versions": context["versions"], "threads": context["threads"]}
+
+
+def add_rates(info: dict[str, Any], benchmark, images_per_call: int, flops: int,
+              peak_gflops: float) -> None:
+    """Throughput, FLOP rate and MFU from the median; absent when timing is disabled."""
+    stats = getattr(benchmark, "stats", None)
+    if not stats:
+        return
+    median = stats.stats.median
+    info["images_per_s"] = images_per_call / median
+    info["gflops"] = flops / median / 1e9
+    info["mfu"] = info["gflops"] / peak_gflops
+
+
+def run_case(benchmark, case: Case, settings: Settings, context: dict) -> None:
+    """Build a fresh instance, time its first call, warm up, then measure steady state."""
+    probe = MemoryProbe(mode_class(case.mode).framework, case.device)
+    impl = build(case.mode, case.model, case.device)
+    images, labels = seeded_batches(1, case.batch, seed=0)[0]
+    native = impl.to_device(images, labels)
+    method = getattr(impl, PHASE_METHODS[case.phase])
+    target = timed_target(lambda: method(native), impl.sync)
+    first_call = time_once(target)  # trace / compile / kernel selection + one step
+    rounds = rounds_for(time_once(target), settings)
+    benchmark.pedantic(target, rounds=rounds, warmup_rounds=settings.warmup_rounds, iterations=1)
+    info = case_info(impl, case.phase, case.batch, context)
+    flops = flops_per_call(case.model, case.phase, case.batch)
+    info.update(flops_per_call=flops, first_call_s=first_call, rounds=rounds,
+                warmup_rounds=settings.warmup_rounds, traces=impl.trace_count(), **probe.read())
+    add_rates(info, benchmark, case.batch, flops, context["peak"]["gflops"])
+    benchmark.extra_info.update(info)
+
+
+def stream_sizes(kind: str, count: int, seed: int = 0, high: int = 128) -> list[int]:
+    """'variable': seeded sizes in 1..high; 'fixed': the same number of images in 64s."""
+    sizes = np.random.default_rng(seed).integers(1, high + 1, size=count).tolist()
+    if kind == "variable":
+        return sizes
+    full, rest = divmod(sum(sizes), 64)
+    return [64] * full + ([rest] if rest else [])
+
+
+def run_stream(benchmark, model: str, mode: str, variant: str, device: str, kind: str,
+               settings: Settings, context: dict) -> None:
+    """Train over a stream of batches (variable sizes, or fixed at 64 for the same images).
+
+    The first pass on a fresh instance carries every trace / compile the shapes cause; the
+    timed rounds that follow replay the same stream with everything compiled.
+    """
+    impl = build(mode, model, device, variant)
+    sizes = stream_sizes(kind, settings.stream_batches)
+    pool = seeded_batches(1, max(sizes), seed=0)[0]
+    stream = [impl.to_device(pool[0][:n], pool[1][:n]) for n in sizes]
+
+    def one_pass() -> None:
+        for batch in stream:
+            impl.train_step(batch)
+        impl.sync()
+
+    first_pass = time_once(one_pass)
+    traces_first_pass = impl.trace_count()
+    benchmark.pedantic(one_pass, rounds=settings.stream_rounds, warmup_rounds=0, iterations=1)
+    images = sum(sizes)
+    info = case_info(impl, "train", 0, context)
+    flops = flops_per_call(model, "train", images)
+    info.update(stream=kind, batches=len(sizes), images=images, batch_sizes=sizes,
+                first_pass_s=first_pass, traces=traces_first_pass,
+                traces_after_rounds=impl.trace_count(), flops_per_call=flops,
+                rounds=settings.stream_rounds, warmup_rounds=0)
+    add_rates(info, benchmark, images, flops, context["peak"]["gflops"])
+    if "images_per_s" in info:
+        info["s_per_image"] = 1 / info["images_per_s"]
+    benchmark.extra_info.update(info)

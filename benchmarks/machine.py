@@ -1,0 +1,139 @@
+"""Facts about the machine a run measures: threads, fp32 GEMM peak, versions, memory."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import resource
+import sys
+import time
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+
+import numpy as np
+import psutil
+
+INTER_OP_THREADS = 1  # fixed for both frameworks: these models are chains of single ops
+
+
+def has(package: str) -> bool:
+    return importlib.util.find_spec(package) is not None
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def configure_threads(intra: int) -> dict[str, int | None]:
+    """Give both frameworks the same intra-op budget and a fixed inter-op one; returns what
+    each framework actually reports (a runtime already started keeps its settings)."""
+    out: dict[str, int | None] = {"requested_intra_op": intra, "inter_op": INTER_OP_THREADS}
+    if has("torch"):
+        import torch
+
+        torch.set_num_threads(intra)
+        try:
+            torch.set_num_interop_threads(INTER_OP_THREADS)
+        except RuntimeError:
+            pass  # parallel work already ran in this process; the getter reports the truth
+        out["torch_intra_op"] = torch.get_num_threads()
+        out["torch_inter_op"] = torch.get_num_interop_threads()
+    if has("tensorflow"):
+        from impls.tf_modes import tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(intra)
+            tf.config.threading.set_inter_op_parallelism_threads(INTER_OP_THREADS)
+        except RuntimeError:
+            pass  # TF's runtime is initialized; its settings can no longer change
+        out["tf_intra_op"] = tf.config.threading.get_intra_op_parallelism_threads() or None
+        out["tf_inter_op"] = tf.config.threading.get_inter_op_parallelism_threads() or None
+    return out
+
+
+def _best_seconds(run: Callable[[], object], repeats: int) -> float:
+    run()  # warm-up: allocation, kernel selection
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def gemm_peak(device: str, n: int | None = None, repeats: int = 5) -> dict:
+    """Best fp32 matmul rate over torch, TensorFlow and NumPy: the MFU denominator.
+
+    No single library reaches the machine's peak everywhere (on this project's CPUs TF's
+    oneDNN matmul is ~2.3x torch's), so the peak is the best any of them achieves.
+    """
+    n = n or (8192 if device == "cuda" else 2048)
+    flops = 2 * n**3
+    rates: dict[str, float] = {}
+    if device == "cpu":
+        a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+        rates["numpy"] = flops / _best_seconds(lambda: a @ a, repeats) / 1e9
+    if has("torch"):
+        import torch
+
+        if device == "cpu" or torch.cuda.is_available():
+            t = torch.randn(n, n, device=device)
+            sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+            rates["torch"] = flops / _best_seconds(lambda: (t @ t, sync()), repeats) / 1e9
+    if has("tensorflow"):
+        from impls.tf_modes import tf, tf_device_name
+
+        if device == "cpu" or tf.config.list_physical_devices("GPU"):
+            with tf.device(tf_device_name(device)):
+                m = tf.random.normal((n, n))
+                rates["tensorflow"] = flops / _best_seconds(
+                    lambda: tf.matmul(m, m).numpy()[0, 0], repeats) / 1e9
+    best = max(rates, key=rates.get)
+    return {"gflops": rates[best], "library": best, "per_library_gflops": rates,
+            "method": f"best of {repeats} fp32 {n}x{n} @ {n}x{n} matmuls per library, "
+                      "after one warm-up; peak = the fastest library"}
+
+
+def versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version(), "numpy": np.__version__}
+    for dist in ("torch", "tensorflow", "tensorflow-cpu", "pytest-benchmark"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = None
+    if has("torch"):
+        import torch
+
+        out["cuda"] = torch.version.cuda
+        out["cudnn"] = str(torch.backends.cudnn.version()) if torch.cuda.is_available() else None
+    return out
+
+
+def gpu_name(device: str) -> str | None:
+    if device != "cuda" or not has("torch"):
+        return None
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def rss_mb() -> float:
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def peak_rss_mb() -> float:
+    """Process high-water mark (kilobytes on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10

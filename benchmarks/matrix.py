@@ -1,0 +1,102 @@
+"""What to run: the benchmark cases and the options that select them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from impls.base import DEVICES
+from impls.registry import MODES, check_device, check_mode
+from impls.spec import MODELS, get_model
+
+PHASES = ("forward", "backward", "train")
+DEFAULT_BATCHES = (1, 16, 64, 256)
+QUICK_MODES = ("torch-eager", "tf-graph", "tf-eager")  # the required pair plus one more
+QUICK_PHASES = ("forward", "train")
+QUICK_BATCHES = (1, 64)
+
+
+@dataclass(frozen=True)
+class Case:
+    model: str
+    mode: str
+    device: str
+    phase: str
+    batch: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.phase}-{self.model}-{self.mode}-{self.device}-b{self.batch}"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The validated matrix options; every list is already checked against its choices."""
+
+    models: tuple[str, ...]
+    modes: tuple[str, ...]
+    phases: tuple[str, ...]
+    devices: tuple[str, ...]
+    batches: tuple[int, ...]
+    quick: bool = False
+
+    def cases(self) -> list[Case]:
+        return [Case(model, mode, device, phase, batch)
+                for phase in self.phases for model in self.models for mode in self.modes
+                for device in self.devices for batch in self.batches]
+
+
+def check_phase(name: str) -> str:
+    if name not in PHASES:
+        raise ValueError(f"unknown phase {name!r}; choose from: {', '.join(PHASES)}")
+    return name
+
+
+def parse_list(text: str | None, check, choices: tuple[str, ...], what: str) -> tuple[str, ...] | None:
+    """'a,b' or 'all' -> validated tuple; None when not given. ValueError names the problem."""
+    if text is None:
+        return None
+    items = list(choices) if text == "all" else [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise ValueError(f"--{what} is empty; choose from: {', '.join(choices)} or all")
+    for item in items:
+        check(item)
+    return tuple(dict.fromkeys(items))
+
+
+def parse_batches(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        sizes = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise ValueError(f"--batch-sizes must be comma-separated integers, got {text!r}") from None
+    if any(b < 1 for b in sizes):
+        raise ValueError(f"--batch-sizes must all be >= 1, got {text!r}")
+    return tuple(dict.fromkeys(sizes))
+
+
+def parse_devices(text: str | None, gpu_present: bool) -> tuple[str, ...]:
+    """Default: every device present. Asking for cuda without a GPU is an error, not a skip."""
+    if text is None:
+        return DEVICES if gpu_present else ("cpu",)
+    devices = parse_list(text, check_device, DEVICES, "devices") or ()
+    if "cuda" in devices and text != "all" and not gpu_present:
+        raise ValueError("--devices cuda was asked for, but no CUDA GPU is visible "
+                         "(torch.cuda.is_available() is False); use --devices cpu")
+    return devices
+
+
+def selection(models: str | None = None, modes: str | None = None, phases: str | None = None,
+              devices: str | None = None, batch_sizes: str | None = None, quick: bool = False,
+              gpu_present: bool = False) -> Selection:
+    """Options -> a Selection; --quick gives the CI matrix, explicit options override it."""
+    return Selection(
+        models=parse_list(models, get_model, tuple(MODELS), "models") or tuple(MODELS),
+        modes=parse_list(modes, check_mode, tuple(MODES), "modes")
+        or (QUICK_MODES if quick else tuple(MODES)),
+        phases=parse_list(phases, check_phase, PHASES, "phases")
+        or (QUICK_PHASES if quick else PHASES),
+        devices=parse_devices(devices, gpu_present),
+        batches=parse_batches(batch_sizes) or (QUICK_BATCHES if quick else DEFAULT_BATCHES),
+        quick=quick,
+    )
