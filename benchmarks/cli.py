@@ -135,10 +135,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"wrote {final}")
     if args.skip_parity:
         return 0
-    parity_args = argparse.Namespace(models=list(chosen.models), modes=list(chosen.modes),
-                                     device="cpu", batch=RECIPE.batch, steps=50, seed=0,
-                                     json=args.out / "parity.json")
-    return cmd_parity(parity_args)
+    worst = 0
+    for device in chosen.devices:
+        name = "parity.json" if device == "cpu" else f"parity-{device}.json"
+        worst = max(worst, cmd_parity(argparse.Namespace(
+            models=list(chosen.models), modes=list(chosen.modes), device=device,
+            batch=RECIPE.batch, steps=50, seed=0, json=args.out / name)))
+    return worst
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,7 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the benchmark matrix (forward, backward and train step per model x "
                     "mode x device x batch, plus the variable-size stream) through "
                     "pytest-benchmark with a progress display, write DIR/benchmarks.json, then "
-                    "run parity and write DIR/parity.json. Files appear only when complete.")
+                    "run parity per device into DIR/parity.json (DIR/parity-cuda.json). Files "
+                    "appear only when complete. Exit status: 0 done, 1 a benchmark or parity "
+                    "check failed, 2 bad usage.")
     run.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
                      help="output folder (default ./out)")
     run.add_argument("--quick", action="store_true",

@@ -91,7 +91,8 @@ def context(pytestconfig: pytest.Config) -> dict:
     chosen = pytestconfig.stash[SELECTION]
     threads = machine.configure_threads(pytestconfig.getoption("--threads") or machine.cpu_count())
     peaks = {device: machine.gemm_peak(device) for device in chosen.devices}
-    ctx = {"threads": threads, "versions": machine.versions(), "peaks": peaks}
+    ctx = {"threads": threads, "versions": machine.versions(), "peaks": peaks,
+           "compile_caches": machine.disable_compile_caches()}
     pytestconfig.stash[CONTEXT] = ctx
     return ctx
 
@@ -114,6 +115,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         machine_info["gemm_peak"] = "not measured: no benchmark ran"
         return
     machine_info["threads"] = ctx["threads"]
+    machine_info["compile_caches"] = ctx["compile_caches"]
     machine_info["gemm_peak"] = ctx["peaks"]
 
 

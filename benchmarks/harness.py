@@ -105,7 +105,8 @@ def case_info(impl: Mode, phase: str, batch: int, context: dict) -> dict[str, An
             "style": impl.style, "variant": impl.variant, "device": impl.device,
             "gpu_name": machine.gpu_name(impl.device), "phase": phase, "batch": batch,
             "dropout": impl.dropout, "data": OFFLINE_SOURCE,
-            "versions": context["versions"], "threads": context["threads"]}
+            "versions": context["versions"], "threads": context["threads"],
+            "compile_caches": context["compile_caches"]}
 
 
 def add_rates(info: dict[str, Any], benchmark, images_per_call: int, flops: int,

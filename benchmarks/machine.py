@@ -52,6 +52,18 @@ def configure_threads(intra: int) -> dict[str, int | None]:
     return out
 
 
+def disable_compile_caches() -> str:
+    """Make torch.compile's first call a real compile: inductor's on-disk caches would
+    otherwise turn it into a cache load after the first run on a machine. (TF/XLA keep no
+    cache across instances.)"""
+    if not has("torch"):
+        return "torch not installed"
+    import torch._inductor.config
+
+    torch._inductor.config.force_disable_caches = True
+    return "inductor caches disabled: torch-compile first_call_s is a cold compile"
+
+
 def _best_seconds(run: Callable[[], object], repeats: int) -> float:
     run()  # warm-up: allocation, kernel selection
     best = float("inf")

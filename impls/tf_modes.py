@@ -176,6 +176,11 @@ class TFGraph(TFEager):
 
 
 class TFXLA(TFGraph):
+    """tf.function(jit_compile=True). Only the default variant: XLA compiles once per
+    concrete input shape whatever the signature says, and with reduce_retracing the run
+    segfaulted inside XLA execution (TF 2.21, CPU, variable batch sizes)."""
+
     name = "tf-xla"
     style = "compiled"
+    variants = ("default",)
     jit_compile = True

@@ -1,0 +1,50 @@
+"""`sidebyside run` end to end on a tiny matrix: files written whole, or not at all."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--quick", "--models", "workshop", "--modes", "torch-eager", "--phases", "forward",
+        "--batch-sizes", "2"]
+
+
+def sidebyside(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "benchmarks.cli", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_run_writes_benchmarks_and_parity(tmp_path):
+    out = tmp_path / "out"
+    run = sidebyside("run", *TINY, "--out", str(out))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    bench = json.loads((out / "benchmarks.json").read_text())
+    ids = {b["name"] for b in bench["benchmarks"]}
+    assert "test_step[forward-workshop-torch-eager-cpu-b2]" in ids
+    assert "test_stream[variable-workshop-torch-eager-default-cpu]" in ids
+    assert json.loads((out / "parity.json").read_text())["passed"] is True
+    assert "[ 25%]" in run.stdout or "%]" in run.stdout  # pytest's progress display
+    assert sorted(p.name for p in out.iterdir()) == ["benchmarks.json", "parity.json"]
+
+
+def test_bad_option_is_rejected_before_anything_runs(tmp_path):
+    out = tmp_path / "out"
+    run = sidebyside("run", *TINY, "--out", str(out), "--threads", "0")
+    assert run.returncode == 2 and "expected a positive integer, got 0" in run.stderr
+    assert not out.exists()
+
+
+def test_failed_benchmark_run_leaves_no_results_file(tmp_path, monkeypatch, capsys):
+    import benchmarks.cli as cli
+
+    def failing_pytest(command, **kwargs):
+        partial = next(a.split("=", 1)[1] for a in command if a.startswith("--benchmark-json="))
+        Path(partial).write_text('{"benchmarks": [')  # what a crash mid-write leaves
+        return subprocess.CompletedProcess(command, 1)
+
+    monkeypatch.setattr(cli.subprocess, "run", failing_pytest)
+    out = tmp_path / "out"
+    assert cli.main(["run", *TINY, "--out", str(out)]) == 1
+    assert "nothing written" in capsys.readouterr().err
+    assert list(out.iterdir()) == []
