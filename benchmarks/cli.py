@@ -104,6 +104,19 @@ def cmd_parity(args: argparse.Namespace) -> int:
 MATRIX_OPTIONS = ("models", "modes", "phases", "devices", "batch_sizes", "threads")
 
 
+def _record_history(results: Path, history: Path, out: Path) -> int:
+    from benchmarks.history import append_history, trend_plot, write_github_action_benchmark
+    from benchmarks.report import git_commit
+    from benchmarks.results import load_json
+
+    raw = load_json(results)
+    frame = append_history(raw, history, git_commit())
+    trend_plot(frame, history.with_name("history.png"))
+    write_github_action_benchmark(raw, out / "github-action-benchmark.json")
+    print(f"appended {len(raw['benchmarks'])} rows to {history}")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmarks.conftest import _gpu_present
 
@@ -118,7 +131,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     tmp = args.out / ".benchmarks.json.partial"
     command = [sys.executable, "-m", "pytest", str(Path(__file__).parent), "--benchmark-only",
                "-v", "-p", "no:cacheprovider", f"--benchmark-json={tmp}",
-               "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name"]
+               "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name",
+               "--benchmark-save-data"]  # per-round times: the intervals downstream need them
     command += ["--quick"] if args.quick else []
     for name in MATRIX_OPTIONS:
         value = getattr(args, name)
@@ -133,15 +147,47 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     os.replace(tmp, final)
     print(f"wrote {final}")
-    if args.skip_parity:
-        return 0
     worst = 0
-    for device in chosen.devices:
+    for device in () if args.skip_parity else chosen.devices:
         name = "parity.json" if device == "cpu" else f"parity-{device}.json"
         worst = max(worst, cmd_parity(argparse.Namespace(
             models=list(chosen.models), modes=list(chosen.modes), device=device,
             batch=RECIPE.batch, steps=50, seed=0, json=args.out / name)))
-    return worst
+    worst = max(worst, cmd_report(argparse.Namespace(results=[final], out=args.out, parity=None)))
+    return max(worst, _record_history(final, args.history, args.out))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from benchmarks.report import build
+    from benchmarks.results import ResultsError
+
+    try:
+        written = build(args.results, args.out, args.parity,
+                        command="sidebyside report " + " ".join(map(str, args.results)))
+    except ResultsError as err:
+        print(f"sidebyside report: error: {err}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from benchmarks.compare import load_and_compare, parse_threshold, to_markdown
+    from benchmarks.results import ResultsError
+
+    try:
+        threshold = parse_threshold(args.threshold)
+        rows = load_and_compare(args.baseline, args.current, threshold)
+    except (ResultsError, ValueError) as err:
+        print(f"sidebyside compare: error: {err}", file=sys.stderr)
+        return 2
+    text = to_markdown(rows, threshold)
+    print(text)
+    if args.markdown:
+        write_atomic(args.markdown, text)
+        print(f"wrote {args.markdown}")
+    return 1 if any(r.mark == "+" for r in rows) else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,7 +243,39 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=positive_int,
                      help="intra-op threads for both frameworks (default: all cores)")
     run.add_argument("--skip-parity", action="store_true", help="benchmarks only")
+    run.add_argument("--history", type=Path, default=Path("reports/history.csv"), metavar="CSV",
+                     help="history file to append this run's medians to "
+                          "(default reports/history.csv; its trend plot goes beside it)")
     run.set_defaults(func=cmd_run)
+
+    report = sub.add_parser(
+        "report", help="turn results JSON into report.md, results.csv and figures",
+        description="Read pytest-benchmark JSON written by `sidebyside run` or `pytest "
+                    "--benchmark-only --benchmark-json` (the first file supplies the header) and "
+                    "write DIR/report.md, DIR/results.csv and DIR/*.png. Nothing in DIR changes "
+                    "if anything fails. Exit status: 0 written, 2 unusable input.")
+    report.add_argument("results", nargs="+", type=Path, metavar="RESULTS.json")
+    report.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR",
+                        help="output folder (default ./reports)")
+    report.add_argument("--parity", type=Path, metavar="PATH",
+                        help="parity JSON to summarize (default: parity.json beside the first "
+                             "results file, if there)")
+    report.set_defaults(func=cmd_report)
+
+    compare = sub.add_parser(
+        "compare", help="regression verdicts: CURRENT against BASELINE",
+        description="For each benchmark in both runs: current/baseline median ratio with a 95% "
+                    "bootstrap interval over rounds, and a mark: + significantly slower beyond "
+                    "the threshold, - significantly faster, = within noise or threshold, x not "
+                    "comparable (missing on one side, different machine or framework version, no "
+                    "per-round data). Exit status: 1 if any +, 0 otherwise, 2 on bad input.")
+    compare.add_argument("baseline", type=Path, metavar="BASELINE.json")
+    compare.add_argument("current", type=Path, metavar="CURRENT.json")
+    compare.add_argument("--threshold", default="10%",
+                         help="slowdowns smaller than this never fail (default 10%%)")
+    compare.add_argument("--markdown", type=Path, metavar="PATH",
+                         help="also write the table as markdown to PATH")
+    compare.set_defaults(func=cmd_compare)
     return parser
 
 

@@ -92,7 +92,7 @@ def context(pytestconfig: pytest.Config) -> dict:
     threads = machine.configure_threads(pytestconfig.getoption("--threads") or machine.cpu_count())
     peaks = {device: machine.gemm_peak(device) for device in chosen.devices}
     ctx = {"threads": threads, "versions": machine.versions(), "peaks": peaks,
-           "compile_caches": machine.disable_compile_caches()}
+           "compile_caches": machine.compile_cache_state()}
     pytestconfig.stash[CONTEXT] = ctx
     return ctx
 

@@ -15,9 +15,10 @@ def sidebyside(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
-def test_run_writes_benchmarks_and_parity(tmp_path):
+def test_run_writes_benchmarks_parity_report_and_history(tmp_path):
     out = tmp_path / "out"
-    run = sidebyside("run", *TINY, "--out", str(out))
+    history = tmp_path / "history" / "history.csv"
+    run = sidebyside("run", *TINY, "--out", str(out), "--history", str(history))
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     bench = json.loads((out / "benchmarks.json").read_text())
     ids = {b["name"] for b in bench["benchmarks"]}
@@ -25,7 +26,12 @@ def test_run_writes_benchmarks_and_parity(tmp_path):
     assert "test_stream[variable-workshop-torch-eager-default-cpu]" in ids
     assert json.loads((out / "parity.json").read_text())["passed"] is True
     assert "[ 25%]" in run.stdout or "%]" in run.stdout  # pytest's progress display
-    assert sorted(p.name for p in out.iterdir()) == ["benchmarks.json", "parity.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "benchmarks.json", "first_call.png", "github-action-benchmark.json", "parity.json",
+        "report.md", "results.csv", "throughput-cpu.png"]  # one mode: no speed-up pairs
+    assert "## Parity" in (out / "report.md").read_text()
+    assert len(history.read_text().splitlines()) == 1 + len(bench["benchmarks"])
+    assert (history.parent / "history.png").exists()
 
 
 def test_bad_option_is_rejected_before_anything_runs(tmp_path):

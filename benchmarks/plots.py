@@ -1,0 +1,108 @@
+"""The report's figures: throughput vs batch, speed-ups with intervals, first-call cost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from benchmarks.matrix import PHASES
+from impls.registry import MODES
+
+COLORS = dict(zip(MODES, plt.get_cmap("tab10").colors, strict=False))
+STYLES = {"torch-eager": "-", "torch-compile": "--", "tf-graph": "-", "tf-eager": ":", "tf-xla": "--"}
+
+
+def _save(fig, path: Path) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def throughput(steps: pd.DataFrame, device: str, path: Path) -> Path:
+    models = list(dict.fromkeys(steps["model"]))
+    phases = [p for p in PHASES if p in set(steps["phase"])]
+    fig, axes = plt.subplots(len(models), len(phases), figsize=(4.2 * len(phases), 3.4 * len(models)),
+                             squeeze=False)
+    for i, model in enumerate(models):
+        for j, phase in enumerate(phases):
+            ax = axes[i][j]
+            part = steps[(steps.model == model) & (steps.phase == phase)]
+            for mode, rows in part.groupby("mode", sort=False):
+                rows = rows.sort_values("batch")
+                batch = rows.batch.to_numpy(float)
+                ips = batch / rows.median_s.to_numpy(float)
+                err = np.vstack([ips - batch / rows.q3_s.to_numpy(float),
+                                 batch / rows.q1_s.to_numpy(float) - ips])  # the IQR
+                ax.errorbar(batch, ips, yerr=err, label=mode, color=COLORS.get(mode),
+                            linestyle=STYLES.get(mode, "-"), marker="o", markersize=3, capsize=2)
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(sorted(set(steps.batch)), [str(b) for b in sorted(set(steps.batch))])
+            ax.set_yscale("log")
+            ax.set_title(f"{model} · {phase} · {device}", fontsize=10)
+            ax.set_xlabel("batch size")
+            ax.set_ylabel("images / s (higher is better)")
+            ax.grid(True, which="both", alpha=0.3)
+    legend = {}
+    for ax in axes.flat:
+        legend.update(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
+    fig.suptitle("Throughput from the median step time (bars: IQR; log scales)")
+    fig.legend(legend.values(), legend.keys(), loc="lower center", ncol=max(len(legend), 1),
+               frameon=False, bbox_to_anchor=(0.5, -0.04))
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def speedups(table: pd.DataFrame, path: Path) -> Path:
+    """table: comparison, model, phase, batch, speedup, low, high."""
+    pairs = list(dict.fromkeys(table["comparison"]))
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5 * len(pairs), 3.8), squeeze=False, sharey=True)
+    for ax, pair in zip(axes[0], pairs, strict=True):
+        part = table[table.comparison == pair]
+        for (model, phase), rows in part.groupby(["model", "phase"], sort=False):
+            rows = rows.sort_values("batch")
+            speedup = rows.speedup.to_numpy(float)
+            err = np.vstack([speedup - rows.low.to_numpy(float), rows.high.to_numpy(float) - speedup])
+            ax.errorbar(rows.batch.to_numpy(float), speedup, yerr=np.nan_to_num(err), marker="o",
+                        markersize=3, capsize=2, label=f"{model} {phase}",
+                        linestyle="-" if model == "examples" else "--")
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(set(table.batch)), [str(b) for b in sorted(set(table.batch))])
+        ax.set_yscale("log")
+        ax.set_title(pair, fontsize=10)
+        ax.set_xlabel("batch size")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].set_ylabel("speed-up (> 1: first mode faster)")
+    axes[0][-1].legend(fontsize=7, loc="best")
+    fig.suptitle("Speed-ups with 95% bootstrap intervals (log scale; 1 = same speed)")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def first_call(steps: pd.DataFrame, path: Path, batch: int = 64) -> Path:
+    part = steps[(steps.batch == batch) & (steps.phase == "train")]
+    if part.empty:
+        part = steps[steps.batch == steps.batch.max()]
+        batch = int(steps.batch.max())
+    pivot = part.pivot_table(index="model", columns="mode", values="first_call_s", aggfunc="first")
+    pivot = pivot[[m for m in MODES if m in pivot.columns]]
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    width = 0.8 / max(len(pivot.columns), 1)
+    x = np.arange(len(pivot.index))
+    for k, mode in enumerate(pivot.columns):
+        ax.bar(x + k * width, pivot[mode], width, label=mode, color=COLORS.get(mode))
+    ax.set_xticks(x + width * (len(pivot.columns) - 1) / 2, pivot.index)
+    ax.set_yscale("log")
+    ax.set_ylabel("seconds (log)")
+    ax.set_title(f"First call on a fresh instance (trace / compile + one step), train, batch {batch}")
+    ax.legend(fontsize=8, ncol=3)
+    ax.grid(True, axis="y", which="both", alpha=0.3)
+    return _save(fig, path)

@@ -1,0 +1,264 @@
+"""`sidebyside report`: results JSON -> report.md, results.csv and figures, written whole."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmarks import plots
+from benchmarks.matrix import PHASES
+from benchmarks.results import load_frames, machine_fingerprint
+from benchmarks.stats import Ratio, ratio_ci, speedup_verdict
+from impls.registry import MODES
+
+# (candidate, baseline, what the pair separates)
+COMPARISONS = (
+    ("tf-graph", "tf-eager", "define-then-run vs define-by-run inside TensorFlow"),
+    ("torch-compile", "torch-eager", "compiled vs define-by-run inside PyTorch"),
+    ("tf-graph", "torch-eager", "across frameworks, each in its usual mode"),
+)
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, cwd=Path(__file__).parent, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def speedup_table(steps: pd.DataFrame) -> pd.DataFrame:
+    """Speed-up = median time of the baseline / median time of the candidate, with a 95%
+    bootstrap interval over both sides' rounds; > 1 means the candidate is faster."""
+    rows = []
+    for cand, base, _ in COMPARISONS:
+        for (model, phase, batch, device), part in steps.groupby(
+                ["model", "phase", "batch", "device"], sort=False):
+            by_mode = part.set_index("mode")
+            if cand not in by_mode.index or base not in by_mode.index:
+                continue
+            a, b = by_mode.at[cand, "round_times"], by_mode.at[base, "round_times"]
+            if a is None or b is None:
+                ratio = Ratio(by_mode.at[cand, "median_s"] / by_mode.at[base, "median_s"],
+                              float("nan"), float("nan"))
+            else:
+                ratio = ratio_ci(a, b)
+            rows.append({"comparison": f"{cand} vs {base}", "model": model, "phase": phase,
+                         "batch": int(batch), "device": device, "speedup": 1 / ratio.value,
+                         "low": 1 / ratio.high, "high": 1 / ratio.low,
+                         "verdict": speedup_verdict(ratio).replace("faster", f"{cand} faster")
+                         .replace("slower", f"{cand} slower")})
+    return pd.DataFrame(rows, columns=["comparison", "model", "phase", "batch", "device", "speedup",
+                                       "low", "high", "verdict"])
+
+
+def _fmt_cell(row: pd.Series) -> str:
+    text = f"{row.median_s * 1e3:.2f} ms ({row.iqr_s * 1e3:.2f}) · {row.images_per_s:,.0f}/s"
+    return text + (f" · {row.mfu:.0%}" if pd.notna(row.mfu) else "")
+
+
+def phase_tables(steps: pd.DataFrame) -> list[str]:
+    out = []
+    for device in dict.fromkeys(steps.device):
+        for phase in PHASES:
+            part = steps[(steps.phase == phase) & (steps.device == device)]
+            if part.empty:
+                continue
+            modes = [m for m in MODES if m in set(part["mode"])]
+            out += [f"### {phase} · {device}", "",
+                    "Cells: median step time (IQR) · images/s · MFU.", "",
+                    "| model | batch | " + " | ".join(modes) + " |",
+                    "|---|---:|" + "---:|" * len(modes)]
+            for (model, batch), rows in part.groupby(["model", "batch"], sort=False):
+                by_mode = rows.set_index("mode")
+                cells = [_fmt_cell(by_mode.loc[m]) if m in by_mode.index else "not measured"
+                         for m in modes]
+                out.append(f"| {model} | {batch} | " + " | ".join(cells) + " |")
+            out.append("")
+    return out
+
+
+def first_call_table(steps: pd.DataFrame) -> list[str]:
+    modes = [m for m in MODES if m in set(steps["mode"])]
+    out = ["| model | phase | batch | device | " + " | ".join(modes) + " |",
+           "|---|---|---:|---|" + "---:|" * len(modes)]
+    for (model, phase, batch, device), rows in steps.groupby(["model", "phase", "batch", "device"]):
+        by_mode = rows.set_index("mode")
+        cells = [f"{by_mode.at[m, 'first_call_s']:.2f} s" if m in by_mode.index else "-" for m in modes]
+        out.append(f"| {model} | {phase} | {batch} | {device} | " + " | ".join(cells) + " |")
+    return out
+
+
+def speedup_lines(table: pd.DataFrame) -> list[str]:
+    out = []
+    for cand, base, meaning in COMPARISONS:
+        part = table[table.comparison == f"{cand} vs {base}"]
+        if part.empty:
+            out += [f"### {cand} vs {base}", "", f"Not measured: this run has no {cand} "
+                    f"and {base} results side by side.", ""]
+            continue
+        out += [f"### {cand} vs {base} ({meaning})", "",
+                f"Speed-up = time({base}) / time({cand}); > 1: {cand} is faster.", "",
+                "| model | phase | batch | speed-up | 95% CI | verdict |", "|---|---|---:|---:|---|---|"]
+        for r in part.itertuples():
+            out.append(f"| {r.model} | {r.phase} | {r.batch} | {r.speedup:.2f}x | "
+                       f"[{r.low:.2f}, {r.high:.2f}] | {r.verdict} |")
+        out.append("")
+    return out
+
+
+def stream_lines(streams: pd.DataFrame) -> list[str]:
+    if streams.empty:
+        return ["Not measured: this run has no variable-size stream results."]
+    out = ["Each mode trains over the same seeded stream of batches with sizes drawn from 1..128 "
+           "(`variable`) and over the same images in batches of 64 (`fixed`). `first pass` is a "
+           "fresh instance's first pass (every trace / compile the shapes cause); `steady` is "
+           "the median of the following passes.", "",
+           "| mode | variant | stream | images | traces | first pass | steady | µs / image |",
+           "|---|---|---|---:|---:|---:|---:|---:|"]
+    for r in streams.sort_values(["mode", "variant", "stream"]).itertuples():
+        traces = "-" if pd.isna(r.traces) else f"{int(r.traces)}"
+        out.append(f"| {r.mode} | {r.variant} | {r.stream} | {int(r.images)} | {traces} | "
+                   f"{r.first_pass_s:.2f} s | {r.median_s:.2f} s | {r.median_s / r.images * 1e6:.1f} |")
+    return out
+
+
+def parity_lines(parity: dict[str, Any] | None) -> list[str]:
+    if parity is None:
+        return ["Not measured: no parity.json next to the results (run `sidebyside parity --json`)."]
+    checks = pd.DataFrame(parity["checks"])
+    vs_oracle = checks[checks.reference == "oracle"].copy()
+    vs_oracle["kind"] = vs_oracle.quantity.str.split(":").str[0]
+    out = [f"Against the float64 oracle (batch {parity['batch']}, {parity['steps']} SGD steps, "
+           f"{parity['device']}); {'all checks passed' if parity['passed'] else 'SOME CHECKS FAILED'}.",
+           "", "| model | mode | logits max_rel | worst grad max_rel | worst drift rel_l2 | "
+           "loss-curve max_abs |", "|---|---|---:|---:|---:|---:|"]
+    for (model, mode), part in vs_oracle.groupby(["model", "mode"], sort=False):
+        worst = part.groupby("kind").agg(max_rel=("max_rel", "max"), rel_l2=("rel_l2", "max"),
+                                         max_abs=("max_abs", "max"))
+        out.append(f"| {model} | {mode} | {worst.at['logits', 'max_rel']:.1e} | "
+                   f"{worst.at['grad', 'max_rel']:.1e} | {worst.at['drift', 'rel_l2']:.1e} | "
+                   f"{worst.at['loss-curve', 'max_abs']:.1e} |")
+    out += [f"skipped {s['mode']}: {s['reason']}" for s in parity.get("skipped", [])]
+    return out
+
+
+def _wins(part: pd.DataFrame) -> str:
+    won = part[part.verdict.str.contains("faster")]
+    lost = part[part.verdict.str.contains("slower")]
+    same = part[~part.index.isin(won.index) & ~part.index.isin(lost.index)]
+    def where(rows: pd.DataFrame) -> str:
+        return ", ".join(f"{r.model} {r.phase} b{r.batch} ({r.speedup:.2f}x)"
+                         for r in rows.itertuples()) or "none"
+    return (f"faster in {len(won)} of {len(part)} cases: {where(won)}; slower in {len(lost)}: "
+            f"{where(lost)}; no significant difference in {len(same)}.")
+
+
+def claims(steps: pd.DataFrame, table: pd.DataFrame, streams: pd.DataFrame) -> list[str]:
+    out = ['**"TensorFlow is faster at run time because the graph is built before running."**', ""]
+    for cand, base, meaning in COMPARISONS:
+        part = table[table.comparison == f"{cand} vs {base}"]
+        if part.empty:
+            out.append(f"- {cand} vs {base}: not measured in this run.")
+        else:
+            out.append(f"- {cand} vs {base} ({meaning}): {cand} {_wins(part)}")
+    first = steps[(steps.phase == "train")].groupby("mode")["first_call_s"].median()
+    if not first.empty:
+        out += ["", "What tracing or compiling costs (median first call over the train cases): "
+                + "; ".join(f"{m} {first[m]:.2f} s" for m in MODES if m in first.index) + "."]
+    out += ["", '**"GPUs speed up forward and backward passes."**', ""]
+    if {"cpu", "cuda"} <= set(steps.device):
+        pivot = steps.pivot_table(index=["model", "mode", "phase", "batch"], columns="device",
+                                  values="median_s")
+        gain = (pivot["cpu"] / pivot["cuda"]).dropna()
+        out.append(f"- cuda vs cpu, same mode: speed-up from {gain.min():.1f}x to {gain.max():.1f}x "
+                   f"(median {gain.median():.1f}x) over {len(gain)} cases.")
+    else:
+        out.append("- Not measured: this run has no cuda results (no GPU on the machine, or "
+                   "`--devices cpu`).")
+    out += ["", '**"Define-by-run is easier with variable-size inputs."**', ""]
+    if streams.empty:
+        out.append("- Not measured: no variable-size stream in this run.")
+    else:
+        var = streams[streams.stream == "variable"].set_index(["mode", "variant"])
+        for (mode, variant), r in var.iterrows():
+            traces = "no tracing" if pd.isna(r.traces) else f"{int(r.traces)} traces/graphs"
+            out.append(f"- {mode} ({variant}): first pass {r.first_pass_s:.2f} s with {traces}, "
+                       f"then {r.median_s / r.images * 1e6:.0f} µs per image.")
+    return out
+
+
+def header(raw: dict[str, Any], command: str) -> list[str]:
+    info = raw.get("machine_info", {})
+    versions = info.get("versions", {})
+    peak = info.get("gemm_peak", {})
+    peak_text = "; ".join(f"{dev}: {p['gflops']:.0f} GFLOP/s ({p['library']}; {p['method']})"
+                          for dev, p in peak.items()) if isinstance(peak, dict) else str(peak)
+    threads = info.get("threads", {})
+    gpu = next((b["extra_info"].get("gpu_name") for b in raw["benchmarks"]
+                if b.get("extra_info", {}).get("gpu_name")), None)
+    return [
+        f"- Machine: {machine_fingerprint(raw)}; CPU {info.get('cpu_model', '?')}, "
+        f"{info.get('cores', '?')} cores; GPU: {gpu or 'none used'}",
+        f"- OS: {info.get('system', '?')} {info.get('release', '')}; Python {versions.get('python')}",
+        f"- torch {versions.get('torch')}, "
+        f"TensorFlow {versions.get('tensorflow-cpu') or versions.get('tensorflow')}, "
+        f"CUDA {versions.get('cuda')}, cuDNN {versions.get('cudnn')}, numpy {versions.get('numpy')}",
+        f"- Threads: intra-op {threads.get('torch_intra_op')} (torch) / {threads.get('tf_intra_op')} (TF), "
+        f"inter-op {threads.get('inter_op')}",
+        f"- fp32 GEMM peak (MFU denominator): {peak_text}",
+        f"- Compile caches: {info.get('compile_caches', 'not recorded')}",
+        f"- Results from {raw.get('datetime', '?')}; report made "
+        f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC at commit {git_commit()} by `{command}`",
+    ]
+
+
+def build(paths: list[Path], out: Path, parity_path: Path | None = None,
+          command: str = "sidebyside report") -> list[Path]:
+    """Write report.md, results.csv and PNGs into ``out`` via a temporary folder: a failure
+    leaves ``out`` as it was."""
+    frame, raws = load_frames(paths)
+    if parity_path is None:
+        candidate = paths[0].parent / "parity.json"
+        parity_path = candidate if candidate.exists() else None
+    parity = json.loads(parity_path.read_text()) if parity_path else None
+    steps = frame[frame.name.str.startswith("test_step")].copy()
+    streams = frame[frame["stream"].notna()].copy()
+    table = speedup_table(steps)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=".report-"))
+    try:
+        figures = []
+        for device in dict.fromkeys(steps.device):
+            figures.append(plots.throughput(steps[steps.device == device], device,
+                                            staging / f"throughput-{device}.png"))
+        if not table.empty:
+            figures.append(plots.speedups(table, staging / "speedups.png"))
+        if not steps.empty:
+            figures.append(plots.first_call(steps, staging / "first_call.png"))
+        lines = ["# sidebyside report", "", *header(raws[0], command), "",
+                 "## The workshop's claims, checked", "", *claims(steps, table, streams), "",
+                 "## Step times", "", *phase_tables(steps),
+                 "## First call (trace / compile + one step, fresh instance)", "",
+                 *first_call_table(steps), "", "## Speed-ups", "", *speedup_lines(table),
+                 "## Variable-size inputs", "", *stream_lines(streams), "",
+                 "## Parity", "", *parity_lines(parity), "", "## Figures", ""]
+        lines += [f"![{f.stem}]({f.name})" for f in figures]
+        (staging / "report.md").write_text("\n".join(lines) + "\n")
+        frame.drop(columns=["round_times"]).to_csv(staging / "results.csv", index=False)
+        written = []
+        for item in sorted(staging.iterdir()):
+            target = out / item.name
+            item.replace(target)
+            written.append(target)
+        return written
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

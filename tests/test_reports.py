@@ -1,0 +1,122 @@
+"""report, CSV, compare and history from fixture results: numbers checked, not just files."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from benchmarks.cli import main
+from benchmarks.compare import compare_runs
+from benchmarks.history import append_history, github_action_benchmark
+from tests.fixtures import slowed, standard_run
+
+TRAIN64 = "test_step[train-workshop-torch-eager-cpu-b64]"
+
+
+def write(path, raw):
+    path.write_text(json.dumps(raw))
+    return path
+
+
+def test_report_and_csv_hold_the_measured_numbers(tmp_path):
+    results = write(tmp_path / "r.json", standard_run())
+    assert main(["report", str(results), "--out", str(tmp_path / "rep")]) == 0
+    csv = pd.read_csv(tmp_path / "rep" / "results.csv")
+    row = csv[csv.name == TRAIN64].iloc[0]
+    assert row.median_s == pytest.approx(0.080)
+    assert row.rounds == 30 and row.model == "workshop" and row.batch == 64
+    report = (tmp_path / "rep" / "report.md").read_text()
+    assert "80.00 ms" in report  # torch-eager train b64 median
+    # tf-graph 40 ms vs torch-eager 80 ms: speed-up 2.00x, interval tight around it
+    line = next(t for t in report.splitlines() if t.startswith("| workshop | train | 64 | 2.00x"))
+    low, high = (float(x) for x in line.split("[")[1].split("]")[0].split(","))
+    assert 1.9 < low < 2.0 < high < 2.1
+    assert "tf-graph faster" in line
+    assert "not measured" in report.lower()  # no GPU, no parity, no streams in the fixture
+    for png in ("throughput-cpu.png", "speedups.png", "first_call.png"):
+        assert (tmp_path / "rep" / png).stat().st_size > 10_000
+
+
+def test_identical_runs_compare_equal(tmp_path, capsys):
+    raw = standard_run()
+    base, cur = write(tmp_path / "a.json", raw), write(tmp_path / "b.json", raw)
+    assert main(["compare", str(base), str(cur)]) == 0
+    rows = compare_runs(raw, raw, 0.10)
+    assert {r.mark for r in rows} == {"="} and len(rows) == 6
+    assert all(r.low <= 1.0 <= r.high for r in rows)
+
+
+def test_a_30_percent_slowdown_is_flagged(tmp_path, capsys):
+    raw = standard_run()
+    base = write(tmp_path / "a.json", raw)
+    cur = write(tmp_path / "b.json", slowed(raw, TRAIN64, 1.3))
+    md = tmp_path / "cmp.md"
+    assert main(["compare", str(base), str(cur), "--markdown", str(md)]) == 1
+    rows = {r.name: r for r in compare_runs(raw, slowed(raw, TRAIN64, 1.3), 0.10)}
+    assert rows[TRAIN64].mark == "+" and rows[TRAIN64].ratio == pytest.approx(1.3)
+    assert sum(r.mark == "+" for r in rows.values()) == 1
+    assert f"| `+` | {TRAIN64} | 1.300 |" in md.read_text()
+
+
+def test_missing_benchmark_and_other_versions_are_not_comparable():
+    raw = standard_run()
+    cur = json.loads(json.dumps(raw))
+    cur["benchmarks"].pop(0)
+    cur["benchmarks"][0]["extra_info"]["versions"] = {"torch": "2.15.0", "tensorflow-cpu": "2.21.0"}
+    rows = {r.name: r for r in compare_runs(raw, cur, 0.10)}
+    missing = rows[raw["benchmarks"][0]["name"]]
+    assert missing.mark == "x" and missing.note == "missing in current"
+    other = rows[cur["benchmarks"][0]["name"]]
+    assert other.mark == "x" and "torch 2.14.1 vs 2.15.0" in other.note
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "the file is empty"),
+    ("{not json", "not valid JSON"),
+    ('{"results": []}', "not pytest-benchmark JSON"),
+    ('{"benchmarks": [{"name": "x", "stats": {}}]}', "lacks stats"),
+    (None, "no such file"),
+])
+def test_bad_results_exit_2_and_write_nothing(tmp_path, capsys, content, message):
+    bad = tmp_path / "bad.json"
+    if content is not None:
+        bad.write_text(content)
+    good = write(tmp_path / "good.json", standard_run())
+    out = tmp_path / "rep"
+    md = tmp_path / "cmp.md"
+    assert main(["report", str(bad), "--out", str(out)]) == 2
+    assert main(["compare", str(good), str(bad), "--markdown", str(md)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "sidebyside run" in err
+    assert not md.exists()
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_report_failure_leaves_existing_output_unchanged(tmp_path, monkeypatch):
+    import benchmarks.plots as plots
+
+    out = tmp_path / "rep"
+    out.mkdir()
+    (out / "report.md").write_text("old report")
+    monkeypatch.setattr(plots, "speedups", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
+    with pytest.raises(RuntimeError):
+        main(["report", str(write(tmp_path / "r.json", standard_run())), "--out", str(out)])
+    assert [p.name for p in out.iterdir()] == ["report.md"]
+    assert (out / "report.md").read_text() == "old report"
+
+
+def test_history_appends_without_rewriting(tmp_path):
+    path = tmp_path / "history.csv"
+    append_history(standard_run(), path, "aaa")
+    first = path.read_text()
+    history = append_history(slowed(standard_run(), TRAIN64, 2.0), path, "bbb")
+    assert path.read_text().startswith(first)
+    assert len(history) == 12 and list(history.commit.unique()) == ["aaa", "bbb"]
+    medians = history[history.name == TRAIN64].median_s.tolist()
+    assert medians == pytest.approx([0.080, 0.160])
+
+
+def test_github_action_benchmark_export():
+    entries = {e["name"]: e for e in github_action_benchmark(standard_run())}
+    assert entries[TRAIN64]["unit"] == "ms" and entries[TRAIN64]["value"] == pytest.approx(80.0)
+    assert "mode=torch-eager" in entries[TRAIN64]["extra"]
