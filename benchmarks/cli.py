@@ -55,6 +55,9 @@ def write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make results private
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -153,7 +156,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         worst = max(worst, cmd_parity(argparse.Namespace(
             models=list(chosen.models), modes=list(chosen.modes), device=device,
             batch=RECIPE.batch, steps=50, seed=0, json=args.out / name)))
-    worst = max(worst, cmd_report(argparse.Namespace(results=[final], out=args.out, parity=None)))
+    worst = max(worst, cmd_report(argparse.Namespace(
+        results=[final], out=args.out, parity=None,
+        command_line="sidebyside " + " ".join(args.argv))))
     return max(worst, _record_history(final, args.history, args.out))
 
 
@@ -162,8 +167,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from benchmarks.results import ResultsError
 
     try:
-        written = build(args.results, args.out, args.parity,
-                        command="sidebyside report " + " ".join(map(str, args.results)))
+        command = getattr(args, "command_line", None) or (
+            "sidebyside report " + " ".join(map(str, args.results)))
+        written = build(args.results, args.out, args.parity, command=command)
     except ResultsError as err:
         print(f"sidebyside report: error: {err}", file=sys.stderr)
         return 2
@@ -280,7 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # recorded in reports: how they were made
     return args.func(args)
 
 
