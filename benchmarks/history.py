@@ -50,7 +50,9 @@ def trend_plot(history: pd.DataFrame, path: Path, pattern: str = "test_step[trai
         ax.plot(rows.index, rows.median_s / rows.median_s.iloc[0], marker="o", markersize=3,
                 label=label, linewidth=1)
     ax.axhline(1.0, color="black", linewidth=0.8)
-    ax.set_xlabel("run (oldest first)")
+    runs = int(part.groupby("name").size().max()) if not part.empty else 0
+    ax.set_xticks(range(runs))
+    ax.set_xlabel(f"run (oldest first; {runs} so far)")
     ax.set_ylabel("median / first run's median")
     ax.set_title("Train-step medians across runs (> 1: slower than the first run)")
     ax.grid(True, alpha=0.3)

@@ -102,7 +102,9 @@ def first_call(steps: pd.DataFrame, path: Path, batch: int = 64) -> Path:
     ax.set_xticks(x + width * (len(pivot.columns) - 1) / 2, pivot.index)
     ax.set_yscale("log")
     ax.set_ylabel("seconds (log)")
-    ax.set_title(f"First call on a fresh instance (trace / compile + one step), train, batch {batch}")
-    ax.legend(fontsize=8, ncol=3)
+    ax.set_title(f"First call on a fresh instance (trace / compile + one step), train, batch {batch}\n"
+                 "torch-compile: a cold compile, or a load from inductor's disk cache "
+                 "(see compile_caches)", fontsize=9)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.grid(True, axis="y", which="both", alpha=0.3)
     return _save(fig, path)
