@@ -7,12 +7,12 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from benchmarks.files import write_text_atomically
 from benchmarks.matrix import parse_list, selection
 from impls.registry import MODES, check_device, check_mode
 from impls.spec import MODELS, RECIPE, get_model
@@ -48,22 +48,6 @@ def device_arg(text: str) -> str:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder, so a failure leaves nothing half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make results private
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def print_parity(report) -> None:
     frame = pd.DataFrame([{**vars(c), "passed": c.passed} for c in report.checks])
     if frame.empty:
@@ -93,7 +77,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     report = run_parity(args.models, args.modes, args.device, args.batch, args.steps, args.seed)
     print_parity(report)
     if args.json:
-        write_atomic(args.json, json.dumps(report.to_json(), indent=2) + "\n")
+        write_text_atomically(args.json, json.dumps(report.to_json(), indent=2) + "\n")
         print(f"wrote {args.json}")
     for c in report.failures:
         print(f"FAIL {c.model} {c.mode}: {c.quantity} vs {c.reference} {c.measure} "
@@ -191,7 +175,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     text = to_markdown(rows, threshold)
     print(text)
     if args.markdown:
-        write_atomic(args.markdown, text)
+        write_text_atomically(args.markdown, text)
         print(f"wrote {args.markdown}")
     return 1 if any(r.mark == "+" for r in rows) else 0
 

@@ -12,19 +12,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from benchmarks.files import replace_atomically, write_text_atomically
 from benchmarks.results import machine_fingerprint
 
 HISTORY_COLUMNS = ["commit", "date", "machine", "name", "median_s", "iqr_s", "rounds"]
-
-
-def _replace_atomically(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def append_history(raw: dict[str, Any], path: Path, commit: str) -> pd.DataFrame:
@@ -36,7 +27,7 @@ def append_history(raw: dict[str, Any], path: Path, commit: str) -> pd.DataFrame
                         columns=HISTORY_COLUMNS)
     old = pd.read_csv(path) if path.exists() and path.stat().st_size else None
     history = rows if old is None else pd.concat([old, rows], ignore_index=True)
-    _replace_atomically(path, lambda tmp: history.to_csv(tmp, index=False))
+    replace_atomically(path, lambda tmp: history.to_csv(tmp, index=False))
     return history
 
 
@@ -58,7 +49,7 @@ def trend_plot(history: pd.DataFrame, path: Path, pattern: str = "test_step[trai
     ax.grid(True, alpha=0.3)
     if len(part.name.unique()) <= 24:
         ax.legend(fontsize=6, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1))
-    _replace_atomically(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight",
+    replace_atomically(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight",
                                                        format="png"))
     plt.close(fig)
     return path
@@ -77,6 +68,4 @@ def github_action_benchmark(raw: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def write_github_action_benchmark(raw: dict[str, Any], path: Path) -> Path:
-    _replace_atomically(path, lambda tmp: tmp.write_text(
-        json.dumps(github_action_benchmark(raw), indent=1) + "\n"))
-    return path
+    return write_text_atomically(path, json.dumps(github_action_benchmark(raw), indent=1) + "\n")

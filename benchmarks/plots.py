@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from benchmarks.files import replace_atomically
 from benchmarks.matrix import PHASES
 from impls.registry import MODES
 
@@ -19,11 +20,11 @@ STYLES = {"torch-eager": "-", "torch-compile": "--", "tf-graph": "-", "tf-eager"
 
 
 def _save(fig, path: Path) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    try:
+        return replace_atomically(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight",
+                                                                format="png"))
+    finally:
+        plt.close(fig)
 
 
 def throughput(steps: pd.DataFrame, device: str, path: Path) -> Path:

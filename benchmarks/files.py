@@ -1,0 +1,30 @@
+"""Writing result files whole: a temporary file in the same folder, then one rename, so a
+failure or an interrupted run never leaves a half-written report, CSV or JSON behind."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def replace_atomically(path: Path, write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp)`` then move tmp over ``path``; on any error ``path`` is untouched."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make results private
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_text_atomically(path: Path, text: str) -> Path:
+    return replace_atomically(path, lambda tmp: tmp.write_text(text))
