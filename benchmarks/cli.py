@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.files import write_text_atomically
-from benchmarks.matrix import parse_list, selection
-from impls.registry import MODES, check_device, check_mode
+from benchmarks.matrix import MATRIX_HELP, parse_list, selection
+from impls.registry import MODES, check_device, check_mode, torch_gpu_present
 from impls.spec import MODELS, RECIPE, get_model
 
 
@@ -105,11 +105,9 @@ def _record_history(results: Path, history: Path, out: Path) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from benchmarks.conftest import _gpu_present
-
     try:  # validate everything before spending minutes on a run
         chosen = selection(args.models, args.modes, args.phases, args.devices, args.batch_sizes,
-                           args.quick, gpu_present=_gpu_present())
+                           args.quick, gpu_present=torch_gpu_present())
     except ValueError as err:
         print(f"sidebyside run: error: {err}", file=sys.stderr)
         return 2
@@ -225,13 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quick", action="store_true",
                      help="the small CI matrix: both models, torch-eager, tf-graph, tf-eager, "
                           "forward and train, batches 1 and 64, fewer rounds, 50-batch stream")
-    run.add_argument("--models", help="comma-separated models or 'all' (default: all)")
-    run.add_argument("--modes", help="comma-separated modes or 'all' (default: all five)")
-    run.add_argument("--phases", help="forward, backward, train (comma-separated) or 'all'")
-    run.add_argument("--devices", help="cpu, cuda or all (default: every device present)")
-    run.add_argument("--batch-sizes", help="comma-separated batch sizes (default 1,16,64,256)")
-    run.add_argument("--threads", type=positive_int,
-                     help="intra-op threads for both frameworks (default: all cores)")
+    for name, text in MATRIX_HELP.items():
+        run.add_argument(f"--{name}", help=text,
+                         **({"type": positive_int} if name == "threads" else {}))
     run.add_argument("--skip-parity", action="store_true", help="benchmarks only")
     run.add_argument("--history", type=Path, default=Path("reports/history.csv"), metavar="CSV",
                      help="history file to append this run's medians to "

@@ -6,8 +6,8 @@ import pytest
 
 from benchmarks import machine
 from benchmarks.harness import DEFAULT_SETTINGS, QUICK_SETTINGS, Settings
-from benchmarks.matrix import Case, Selection, selection
-from impls.registry import mode_class, unavailable_reason
+from benchmarks.matrix import MATRIX_HELP, Selection, selection
+from impls.registry import mode_class, torch_gpu_present, unavailable_reason
 
 STREAM_MODELS = ("workshop",)  # overhead-bound: where tracing and shape handling show
 SELECTION = pytest.StashKey[Selection]()
@@ -16,27 +16,10 @@ CONTEXT = pytest.StashKey[dict]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("sidebyside", "sidebyside benchmark matrix")
-    group.addoption("--models", help="comma-separated models or 'all' (default: all)")
-    group.addoption("--modes", help="comma-separated modes or 'all' (default: all five; "
-                                    "--quick: torch-eager,tf-graph,tf-eager)")
-    group.addoption("--phases", help="forward, backward, train, comma-separated or 'all' "
-                                     "(default: all; --quick: forward,train)")
-    group.addoption("--devices", help="cpu, cuda or all (default: every device present)")
-    group.addoption("--batch-sizes", help="comma-separated batch sizes (default 1,16,64,256; "
-                                          "--quick: 1,64)")
-    group.addoption("--threads", type=int, default=None,
-                    help="intra-op threads for both frameworks (default: all cores); "
-                         f"inter-op is fixed at {machine.INTER_OP_THREADS}")
+    for name, text in MATRIX_HELP.items():
+        group.addoption(f"--{name}", help=text, **({"type": int} if name == "threads" else {}))
     group.addoption("--quick", action="store_true",
                     help="the small CI matrix with fewer rounds and a 50-batch stream")
-
-
-def _gpu_present() -> bool:
-    if not machine.has("torch"):
-        return False
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -48,7 +31,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         config.stash[SELECTION] = selection(
             opt("--models"), opt("--modes"), opt("--phases"), devices, opt("--batch-sizes"),
-            opt("--quick"), gpu_present=_gpu_present() if devices not in (None, "cpu") else False)
+            opt("--quick"), gpu_present=torch_gpu_present() if devices not in (None, "cpu") else False)
     except ValueError as err:
         raise pytest.UsageError(str(err)) from None
 
@@ -118,5 +101,3 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     machine_info["compile_caches"] = ctx["compile_caches"]
     machine_info["gemm_peak"] = ctx["peaks"]
 
-
-__all__ = ["Case", "device_context", "skip_unless_available"]

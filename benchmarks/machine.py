@@ -14,7 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 import psutil
 
-INTER_OP_THREADS = 1  # fixed for both frameworks: these models are chains of single ops
+from benchmarks.matrix import INTER_OP_THREADS
 
 
 def has(package: str) -> bool:

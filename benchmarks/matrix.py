@@ -13,6 +13,22 @@ DEFAULT_BATCHES = (1, 16, 64, 256)
 QUICK_MODES = ("torch-eager", "tf-graph", "tf-eager")  # the required pair plus one more
 QUICK_PHASES = ("forward", "train")
 QUICK_BATCHES = (1, 64)
+INTER_OP_THREADS = 1  # fixed for both frameworks: these models are chains of single ops
+
+# The matrix options, shared by `sidebyside run` and the pytest plugin so they cannot drift.
+MATRIX_HELP = {
+    "models": "comma-separated models or 'all' (default: all)",
+    "modes": "comma-separated modes or 'all' (default: all five; --quick: "
+             + ",".join(QUICK_MODES) + ")",
+    "phases": "forward, backward, train, comma-separated or 'all' (default: all; --quick: "
+              + ",".join(QUICK_PHASES) + ")",
+    "devices": "cpu, cuda or all (default: every device present)",
+    "batch-sizes": "comma-separated batch sizes (default "
+                   + ",".join(map(str, DEFAULT_BATCHES)) + "; --quick: "
+                   + ",".join(map(str, QUICK_BATCHES)) + ")",
+    "threads": "intra-op threads for both frameworks (default: all cores); inter-op is "
+               f"fixed at {INTER_OP_THREADS}",
+}
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,11 @@ def _has_gpu(framework: str) -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
+def torch_gpu_present() -> bool:
+    """Whether torch sees a CUDA GPU: what `--devices` defaults and checks go by."""
+    return importlib.util.find_spec("torch") is not None and _has_gpu("torch")
+
+
 def unavailable_reason(mode: str, device: str) -> str | None:
     """Why ``mode`` cannot run on ``device`` here, or None when it can."""
     framework = MODES[check_mode(mode)][2]
