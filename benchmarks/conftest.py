@@ -7,9 +7,12 @@ import pytest
 from benchmarks import machine
 from benchmarks.harness import DEFAULT_SETTINGS, QUICK_SETTINGS, Settings
 from benchmarks.matrix import MATRIX_HELP, Selection, selection
-from impls.registry import mode_class, torch_gpu_present, unavailable_reason
+from benchmarks.sources import load
+from impls.registry import MODES, mode_class, torch_gpu_present, unavailable_reason
+from impls.spec import RECIPE
 
 STREAM_MODELS = ("workshop",)  # overhead-bound: where tracing and shape handling show
+PIPELINE_MODELS = ("workshop",)  # where the input pipeline's share of an epoch is largest
 SELECTION = pytest.StashKey[Selection]()
 CONTEXT = pytest.StashKey[dict]()
 
@@ -20,6 +23,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(f"--{name}", help=text, **({"type": int} if name == "threads" else {}))
     group.addoption("--quick", action="store_true",
                     help="the small CI matrix with fewer rounds and a 50-batch stream")
+    group.addoption("--reverse-order", action="store_true",
+                    help="run the cases last to first; `sidebyside run --passes` reverses every "
+                         "other pass so drift inside a run does not favour the cases run first")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -31,8 +37,10 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         config.stash[SELECTION] = selection(
             opt("--models"), opt("--modes"), opt("--phases"), devices, opt("--batch-sizes"),
-            opt("--quick"), gpu_present=torch_gpu_present() if devices not in (None, "cpu") else False)
-    except ValueError as err:
+            opt("--quick"), gpu_present=torch_gpu_present() if devices not in (None, "cpu") else False,
+            data=opt("--data"))
+        load(config.stash[SELECTION].data)  # a missing or corrupt data set stops the run here
+    except ValueError as err:  # DataError included
         raise pytest.UsageError(str(err)) from None
 
 
@@ -48,6 +56,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                    for device in chosen.devices for kind in ("variable", "fixed")]
         metafunc.parametrize("stream", streams,
                              ids=["-".join((kind, m, mode, v, d)) for m, mode, v, d, kind in streams])
+    if "pipeline" in metafunc.fixturenames:
+        first_mode = {MODES[mode][2]: mode for mode in reversed(chosen.modes)}
+        pipes = [(fw, mode, device) for fw, mode in sorted(first_mode.items())
+                 for device in chosen.devices]
+        metafunc.parametrize("pipeline", pipes, ids=[f"{fw}-{d}-b{RECIPE.batch}" for fw, _, d in pipes])
+    if "pipeline_train" in metafunc.fixturenames:
+        fed = [(model, mode, device) for model in chosen.models if model in PIPELINE_MODELS
+               for mode in chosen.modes for device in chosen.devices]
+        metafunc.parametrize("pipeline_train", fed,
+                             ids=[f"{m}-{mode}-{d}-b{RECIPE.batch}" for m, mode, d in fed])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--reverse-order"):
+        items.reverse()
 
 
 def _variants(mode: str) -> tuple[str, ...]:
@@ -75,7 +98,7 @@ def context(pytestconfig: pytest.Config) -> dict:
     threads = machine.configure_threads(pytestconfig.getoption("--threads") or machine.cpu_count())
     peaks = {device: machine.gemm_peak(device) for device in chosen.devices}
     ctx = {"threads": threads, "versions": machine.versions(), "peaks": peaks,
-           "compile_caches": machine.compile_cache_state()}
+           "compile_caches": machine.compile_cache_state(), "data": chosen.data}
     pytestconfig.stash[CONTEXT] = ctx
     return ctx
 
@@ -93,7 +116,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     machine_info["versions"] = machine.versions()
     machine_info["matrix"] = {"quick": chosen.quick, "models": chosen.models, "modes": chosen.modes,
                               "phases": chosen.phases, "devices": chosen.devices,
-                              "batches": chosen.batches}
+                              "batches": chosen.batches, "data": chosen.data}
     if ctx is None:
         machine_info["gemm_peak"] = "not measured: no benchmark ran"
         return

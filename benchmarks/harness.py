@@ -12,11 +12,13 @@ from typing import Any
 import numpy as np
 
 from benchmarks import machine
-from benchmarks.data import OFFLINE_SOURCE, seeded_batches
+from benchmarks.data import seeded_batches
 from benchmarks.matrix import Case
+from benchmarks.pipelines import epoch_order, make_pipeline
+from benchmarks.sources import load
 from impls.base import Mode
 from impls.registry import mode_class
-from impls.spec import get_model
+from impls.spec import RECIPE, get_model
 
 PHASE_METHODS = {"forward": "forward", "backward": "gradients", "train": "train_step"}
 
@@ -32,11 +34,14 @@ class Settings:
     warmup_rounds: int = 3
     stream_batches: int = 200  # variable-size stream length
     stream_rounds: int = 3
+    pipeline_images: int | None = None  # per epoch round; None: the whole training split
+    pipeline_rounds: int = 5
 
 
 DEFAULT_SETTINGS = Settings()
 QUICK_SETTINGS = Settings(round_budget_s=0.3, min_rounds=5, max_rounds=30, warmup_rounds=2,
-                          stream_batches=50, stream_rounds=3)
+                          stream_batches=50, stream_rounds=3, pipeline_images=1024,
+                          pipeline_rounds=3)
 
 
 def timed_target(step: Callable[[], Any], sync: Callable[[], None]) -> Callable[[], Any]:
@@ -104,7 +109,7 @@ def case_info(impl: Mode, phase: str, batch: int, context: dict) -> dict[str, An
     return {"model": impl.spec.name, "mode": impl.name, "framework": impl.framework,
             "style": impl.style, "variant": impl.variant, "device": impl.device,
             "gpu_name": machine.gpu_name(impl.device), "phase": phase, "batch": batch,
-            "dropout": impl.dropout, "data": OFFLINE_SOURCE,
+            "dropout": impl.dropout, "data": load(context["data"]).description,
             "versions": context["versions"], "threads": context["threads"],
             "compile_caches": context["compile_caches"]}
 
@@ -125,7 +130,7 @@ def run_case(benchmark, case: Case, settings: Settings, context: dict) -> None:
     """Build a fresh instance, time its first call, warm up, then measure steady state."""
     probe = MemoryProbe(mode_class(case.mode).framework, case.device)
     impl = build(case.mode, case.model, case.device)
-    images, labels = seeded_batches(1, case.batch, seed=0)[0]
+    images, labels = seeded_batches(1, case.batch, seed=0, source=context["data"])[0]
     native = impl.to_device(images, labels)
     method = getattr(impl, PHASE_METHODS[case.phase])
     target = timed_target(lambda: method(native), impl.sync)
@@ -158,7 +163,7 @@ def run_stream(benchmark, model: str, mode: str, variant: str, device: str, kind
     """
     impl = build(mode, model, device, variant)
     sizes = stream_sizes(kind, settings.stream_batches)
-    pool = seeded_batches(1, max(sizes), seed=0)[0]
+    pool = seeded_batches(1, max(sizes), seed=0, source=context["data"])[0]
     stream = [impl.to_device(pool[0][:n], pool[1][:n]) for n in sizes]
 
     def one_pass() -> None:
@@ -180,3 +185,67 @@ def run_stream(benchmark, model: str, mode: str, variant: str, device: str, kind
     if "images_per_s" in info:
         info["s_per_image"] = 1 / info["images_per_s"]
     benchmark.extra_info.update(info)
+
+
+def _pipeline_over(framework: str, device: str, settings: Settings, context: dict):
+    data = load(context["data"])
+    count = settings.pipeline_images or len(data.train_labels)
+    pipe = make_pipeline(framework, data.train_images[:count], data.train_labels[:count],
+                         RECIPE.batch, device)
+    return pipe, epoch_order(pipe.size, seed=0, epoch=1), data.description
+
+
+def _time_epochs(benchmark, one_epoch: Callable[[], None], settings: Settings) -> float:
+    """First epoch on its own (graph building, tracing), then the rounds; returns the first."""
+    first = time_once(one_epoch)
+    benchmark.pedantic(one_epoch, rounds=settings.pipeline_rounds, warmup_rounds=1, iterations=1)
+    return first
+
+
+def run_pipeline(benchmark, framework: str, device: str, settings: Settings, context: dict) -> None:
+    """The input pipeline alone: one epoch of batches made and placed on the device."""
+    pipe, order, description = _pipeline_over(framework, device, settings, context)
+    sync = _device_sync(framework, device)
+
+    def one_epoch() -> None:
+        for _ in pipe.epoch(order):
+            pass  # both frameworks produce each batch's values eagerly while iterating
+        sync()
+
+    first = _time_epochs(benchmark, one_epoch, settings)
+    info = {"framework": framework, "device": device, "phase": "pipeline", "batch": RECIPE.batch,
+            "images": pipe.size, "batches": pipe.batches_per_epoch(), "data": description,
+            "first_pass_s": first, "rounds": settings.pipeline_rounds, "warmup_rounds": 1,
+            "versions": context["versions"], "threads": context["threads"]}
+    add_rates(info, benchmark, pipe.size, 0, context["peak"]["gflops"])
+    benchmark.extra_info.update({k: v for k, v in info.items() if k not in ("gflops", "mfu")})
+
+
+def run_pipeline_train(benchmark, model: str, mode: str, device: str, settings: Settings,
+                       context: dict) -> None:
+    """An epoch of training fed by the mode's framework pipeline: what a user's loop costs."""
+    impl = build(mode, model, device)
+    pipe, order, description = _pipeline_over(impl.framework, device, settings, context)
+
+    def one_epoch() -> None:
+        for batch in pipe.epoch(order):
+            impl.train_step(batch)
+        impl.sync()
+
+    first = _time_epochs(benchmark, one_epoch, settings)
+    info = case_info(impl, "pipeline+train", RECIPE.batch, context)
+    flops = flops_per_call(model, "train", pipe.size)
+    info.update(data=description, images=pipe.size, batches=pipe.batches_per_epoch(),
+                first_pass_s=first, flops_per_call=flops, traces=impl.trace_count(),
+                rounds=settings.pipeline_rounds, warmup_rounds=1)
+    add_rates(info, benchmark, pipe.size, flops, context["peak"]["gflops"])
+    benchmark.extra_info.update(info)
+
+
+def _device_sync(framework: str, device: str) -> Callable[[], None]:
+    """Wait for copies queued to a GPU; nothing to wait for on CPU."""
+    if device == "cuda" and framework == "torch":
+        import torch
+
+        return torch.cuda.synchronize
+    return lambda: None

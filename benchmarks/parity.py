@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from benchmarks.data import OFFLINE_SOURCE, seeded_batches
+from benchmarks.data import seeded_batches
+from benchmarks.sources import load
 from impls.oracle import Oracle
 from impls.registry import mode_class, unavailable_reason
 from impls.spec import RECIPE, ModelSpec, get_model
@@ -152,7 +153,7 @@ def run_parity(models: Sequence[str], modes: Sequence[str], device: str = "cpu",
     say = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
     if batch < 1 or steps < 1:
         raise ValueError(f"batch and steps must be >= 1, got batch={batch}, steps={steps}")
-    report = ParityReport(device, batch, steps, seed, OFFLINE_SOURCE)
+    report = ParityReport(device, batch, steps, seed, load().description)
     runnable = []
     for mode in modes:
         reason = unavailable_reason(mode, device)

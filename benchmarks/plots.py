@@ -109,3 +109,37 @@ def first_call(steps: pd.DataFrame, path: Path, batch: int = 64) -> Path:
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.grid(True, axis="y", which="both", alpha=0.3)
     return _save(fig, path)
+
+
+def accuracy_curves(curves: pd.DataFrame, target: float, path: Path) -> Path:
+    """Per model: test accuracy against wall time (what time-to-accuracy measures) and
+    against epochs, one line per mode and seed, the target as a dashed line."""
+    models = list(dict.fromkeys(curves["model"]))
+    fig, axes = plt.subplots(len(models), 3, figsize=(14, 3.6 * len(models)), squeeze=False)
+    for i, model in enumerate(models):
+        part = curves[curves.model == model]
+        for (mode, seed), rows in part.groupby(["mode", "seed"], sort=False):
+            style = {"color": COLORS.get(mode), "linestyle": STYLES.get(mode, "-"), "marker": ".",
+                     "label": mode if seed == part.seed.min() else None, "alpha": 0.85}
+            axes[i][0].plot(rows.elapsed_s, rows.test_accuracy * 100, **style)
+            axes[i][1].plot(rows.epoch, rows.test_accuracy * 100, **style)
+            axes[i][2].plot(rows.epoch, rows.train_loss, **style)
+        for ax, xlabel, ylabel in zip(axes[i], ("wall seconds since build (pipeline, tracing and "
+                                                "evaluation included)", "epoch", "epoch"),
+                                      ("test accuracy (%)", "test accuracy (%)", "train loss (NLL)"),
+                                      strict=True):
+            ax.set_xlabel(xlabel, fontsize=8)
+            ax.set_ylabel(ylabel)
+            ax.grid(alpha=0.3)
+        for ax in axes[i][:2]:
+            ax.axhline(target * 100, color="grey", linestyle="--", linewidth=1)
+        axes[i][1].xaxis.get_major_locator().set_params(integer=True)
+        axes[i][2].xaxis.get_major_locator().set_params(integer=True)
+        axes[i][0].set_title(f"{model}: time to {target:.0%} (dashed)")
+        axes[i][1].set_title(f"{model}: accuracy per epoch")
+        axes[i][2].set_title(f"{model}: training loss")
+        axes[i][0].legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"Time to accuracy: one line per mode and seed ({part.seed.nunique()} seeds); "
+                 "each run stops at the target", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -14,8 +14,8 @@ import pandas as pd
 
 from benchmarks import plots
 from benchmarks.matrix import PHASES
-from benchmarks.results import load_frames, machine_fingerprint
-from benchmarks.stats import Ratio, ratio_ci, speedup_verdict
+from benchmarks.results import ResultsError, load_frames, machine_fingerprint
+from benchmarks.stats import BETWEEN_PASSES, WITHIN_RUN, Ratio, ratio_ci, speedup_verdict
 from impls.registry import MODES
 
 # (candidate, baseline, what the pair separates)
@@ -36,8 +36,8 @@ def git_commit() -> str:
 
 
 def speedup_table(steps: pd.DataFrame) -> pd.DataFrame:
-    """Speed-up = median time of the baseline / median time of the candidate, with a 95%
-    bootstrap interval over both sides' rounds; > 1 means the candidate is faster."""
+    """Speed-up = time of the baseline / time of the candidate with a 95% interval (between
+    passes when the run has several, else over rounds); > 1 means the candidate is faster."""
     rows = []
     for cand, base, _ in COMPARISONS:
         for (model, phase, batch, device), part in steps.groupby(
@@ -45,7 +45,7 @@ def speedup_table(steps: pd.DataFrame) -> pd.DataFrame:
             by_mode = part.set_index("mode")
             if cand not in by_mode.index or base not in by_mode.index:
                 continue
-            a, b = by_mode.at[cand, "round_times"], by_mode.at[base, "round_times"]
+            a, b = by_mode.at[cand, "timings"], by_mode.at[base, "timings"]
             if a is None or b is None:
                 ratio = Ratio(by_mode.at[cand, "median_s"] / by_mode.at[base, "median_s"],
                               float("nan"), float("nan"))
@@ -53,11 +53,11 @@ def speedup_table(steps: pd.DataFrame) -> pd.DataFrame:
                 ratio = ratio_ci(a, b)
             rows.append({"comparison": f"{cand} vs {base}", "model": model, "phase": phase,
                          "batch": int(batch), "device": device, "speedup": 1 / ratio.value,
-                         "low": 1 / ratio.high, "high": 1 / ratio.low,
+                         "low": 1 / ratio.high, "high": 1 / ratio.low, "interval": ratio.method,
                          "verdict": speedup_verdict(ratio).replace("faster", f"{cand} faster")
                          .replace("slower", f"{cand} slower")})
     return pd.DataFrame(rows, columns=["comparison", "model", "phase", "batch", "device", "speedup",
-                                       "low", "high", "verdict"])
+                                       "low", "high", "interval", "verdict"])
 
 
 def _fmt_cell(row: pd.Series) -> str:
@@ -97,8 +97,18 @@ def first_call_table(steps: pd.DataFrame) -> list[str]:
     return out
 
 
+INTERVAL_NOTES = {
+    BETWEEN_PASSES: "95% intervals come from the pass medians (separate processes at different "
+                    "times: t interval on the log ratio), so they include the machine's "
+                    "run-to-run drift.",
+    WITHIN_RUN: "95% intervals are a bootstrap over the rounds of a single pass: they cover "
+                "noise inside one process only, not run-to-run drift (20-80% on a shared VM). "
+                "Use `sidebyside run --passes 3` for intervals that include it.",
+}
+
+
 def speedup_lines(table: pd.DataFrame) -> list[str]:
-    out = []
+    out = [INTERVAL_NOTES[m] for m in dict.fromkeys(table.get("interval", []))] + [""]
     for cand, base, meaning in COMPARISONS:
         part = table[table.comparison == f"{cand} vs {base}"]
         if part.empty:
@@ -128,6 +138,60 @@ def stream_lines(streams: pd.DataFrame) -> list[str]:
         traces = "-" if pd.isna(r.traces) else f"{int(r.traces)}"
         out.append(f"| {r.mode} | {r.variant} | {r.stream} | {int(r.images)} | {traces} | "
                    f"{r.first_pass_s:.2f} s | {r.median_s:.2f} s | {r.median_s / r.images * 1e6:.1f} |")
+    return out
+
+
+def pipeline_lines(pipes: pd.DataFrame, steps: pd.DataFrame) -> list[str]:
+    if pipes.empty:
+        return ["Not measured: this run has no input-pipeline results."]
+    alone = pipes[pipes.phase == "pipeline"]
+    out = ["torch DataLoader and tf.data over the same uint8 digits: same epoch order, batch, "
+           "remainder kept, normalization on the fly (bit-identical outputs), single-threaded, no "
+           f"prefetch. Data: {pipes.data.iloc[0]}.", "",
+           "| pipeline | device | images / epoch | epoch | images/s |", "|---|---|---:|---:|---:|"]
+    for r in alone.itertuples():
+        out.append(f"| {r.framework} | {r.device} | {r.images:,.0f} | {r.median_s * 1e3:.1f} ms | "
+                   f"{r.images_per_s:,.0f} |")
+    fed = pipes[pipes.phase == "pipeline+train"]
+    if not fed.empty:
+        out += ["", "Training fed by the pipeline, against the train step alone on one resident "
+                "batch (same model, batch, device): the slowdown is what the pipeline and batch "
+                "changes cost a real training loop.", "",
+                "| model | mode | device | fed images/s | step-only images/s | slowdown |",
+                "|---|---|---|---:|---:|---:|"]
+        for r in fed.itertuples():
+            alone_step = steps[(steps.model == r.model) & (steps["mode"] == r.mode) &
+                               (steps.device == r.device) & (steps.phase == "train") &
+                               (steps.batch == r.batch)]
+            if alone_step.empty:
+                ref, slow = "not measured", "-"
+            else:
+                ips = alone_step.images_per_s.iloc[0]
+                ref, slow = f"{ips:,.0f}", f"{ips / r.images_per_s:.2f}x"
+            out.append(f"| {r.model} | {r.mode} | {r.device} | {r.images_per_s:,.0f} | {ref} | "
+                       f"{slow} |")
+    return out
+
+
+def accuracy_lines(acc: dict[str, Any] | None) -> list[str]:
+    if acc is None:
+        return ["Not measured: no accuracy.json next to the results (run `sidebyside accuracy "
+                "--out DIR` with DIR the results' folder)."]
+    out = [f"Time for each mode to reach {acc['target']:.1%} test accuracy, MLPerf-style: "
+           f"workshop recipe (batch {acc['batch']}), identical initial weights and data order per "
+           f"seed, evaluation after every epoch, stop at the target; wall time from building the "
+           f"model, so tracing / compiling, the input pipeline and evaluation are included. "
+           f"Median (min-max) over {acc['seeds']} seeds, {acc['device']}, at most "
+           f"{acc['max_epochs']} epochs. Data: {acc['data']}. Made by `{acc.get('command', '?')}`.",
+           "", "| model | mode | reached | time to target | epochs (median) | final accuracy "
+           "(median) |", "|---|---|---:|---:|---:|---:|"]
+    for r in acc["summary"]:
+        time_text = (f"{r['median_s']:.1f} s ({r['min_s']:.1f}-{r['max_s']:.1f})" if r["reached"]
+                     else f"not reached in {acc['max_epochs']} epochs")
+        epochs = f"{r['median_epochs']:g}" if r["reached"] else "-"
+        out.append(f"| {r['model']} | {r['mode']} | {r['reached']}/{r['runs']} | {time_text} | "
+                   f"{epochs} | {r['final_accuracy']:.1%} |")
+    out += [f"skipped {mode}: {why}" for mode, why in acc.get("skipped", {}).items()]
     return out
 
 
@@ -221,17 +285,28 @@ def header(raw: dict[str, Any], command: str) -> list[str]:
     ]
 
 
+def _beside(paths: list[Path], given: Path | None, name: str) -> dict[str, Any] | None:
+    """An optional JSON input: the path given, else ``name`` beside the first results file."""
+    path = given or paths[0].parent / name
+    if given is None and not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ResultsError(f"{path}: cannot read it ({err}); write it again with "
+                           f"`sidebyside {name.removesuffix('.json')} --out DIR`") from None
+
+
 def build(paths: list[Path], out: Path, parity_path: Path | None = None,
-          command: str = "sidebyside report") -> list[Path]:
+          command: str = "sidebyside report", accuracy_path: Path | None = None) -> list[Path]:
     """Write report.md, results.csv and PNGs into ``out`` via a temporary folder: a failure
     leaves ``out`` as it was."""
     frame, raws = load_frames(paths)
-    if parity_path is None:
-        candidate = paths[0].parent / "parity.json"
-        parity_path = candidate if candidate.exists() else None
-    parity = json.loads(parity_path.read_text()) if parity_path else None
+    parity = _beside(paths, parity_path, "parity.json")
+    acc = _beside(paths, accuracy_path, "accuracy.json")
     steps = frame[frame.name.str.startswith("test_step")].copy()
     streams = frame[frame["stream"].notna()].copy()
+    pipes = frame[frame.phase.isin(["pipeline", "pipeline+train"])].copy()
     table = speedup_table(steps)
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out, prefix=".report-"))
@@ -244,16 +319,21 @@ def build(paths: list[Path], out: Path, parity_path: Path | None = None,
             figures.append(plots.speedups(table, staging / "speedups.png"))
         if not steps.empty:
             figures.append(plots.first_call(steps, staging / "first_call.png"))
+        if acc is not None and acc["curves"]:
+            figures.append(plots.accuracy_curves(pd.DataFrame(acc["curves"]), acc["target"],
+                                                 staging / "accuracy.png"))
         lines = ["# sidebyside report", "", *header(raws[0], command), "",
                  "## The workshop's claims, checked", "", *claims(steps, table, streams), "",
                  "## Step times", "", *phase_tables(steps),
                  "## First call (trace / compile + one step, fresh instance)", "",
                  *first_call_table(steps), "", "## Speed-ups", "", *speedup_lines(table),
                  "## Variable-size inputs", "", *stream_lines(streams), "",
+                 "## Input pipelines", "", *pipeline_lines(pipes, steps), "",
+                 "## Time to accuracy", "", *accuracy_lines(acc), "",
                  "## Parity", "", *parity_lines(parity), "", "## Figures", ""]
         lines += [f"![{f.stem}]({f.name})" for f in figures]
         (staging / "report.md").write_text("\n".join(lines) + "\n")
-        frame.drop(columns=["round_times"]).to_csv(staging / "results.csv", index=False)
+        frame.drop(columns=["timings"]).to_csv(staging / "results.csv", index=False)
         written = []
         for item in sorted(staging.iterdir()):
             target = out / item.name

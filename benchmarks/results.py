@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmarks.stats import Timings
+
 STAT_COLUMNS = ("min", "median", "mean", "stddev", "iqr", "q1", "q3", "rounds")
 # extra_info fields that become CSV columns as they are (nested dicts are flattened below)
 INFO_COLUMNS = ("model", "mode", "framework", "style", "variant", "device", "gpu_name", "phase",
@@ -53,9 +55,15 @@ def machine_fingerprint(data: dict[str, Any]) -> str:
            f"{info.get('system', '?')} {info.get('machine', '?')}"
 
 
-def rounds_data(bench: dict[str, Any]) -> np.ndarray | None:
+def timings(bench: dict[str, Any]) -> Timings | None:
+    """Rounds and pass medians; None without per-round data (no --benchmark-save-data)."""
     data = bench["stats"].get("data")
-    return np.asarray(data, dtype=float) if data else None
+    if not data:
+        return None
+    medians = bench.get("extra_info", {}).get("pass_medians")
+    if not medians:
+        return Timings.single_pass(data)
+    return Timings(np.asarray(data, dtype=float), np.asarray(medians, dtype=float))
 
 
 def to_frame(data: dict[str, Any], source: str = "") -> pd.DataFrame:
@@ -71,7 +79,8 @@ def to_frame(data: dict[str, Any], source: str = "") -> pd.DataFrame:
         for key, value in (info.get("threads") or {}).items():
             row[f"threads_{key}"] = value
         row.update({f"{k}_s" if k != "rounds" else k: bench["stats"].get(k) for k in STAT_COLUMNS})
-        row["round_times"] = rounds_data(bench)
+        row["passes"] = len(info.get("pass_medians") or [1])
+        row["timings"] = timings(bench)
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -127,11 +127,12 @@ def test_every_benchmark_function_runs_once_and_records_its_context(tmp_path):
     run = pytest_in_benchmarks("--benchmark-only", "--quick", "--models", "workshop",
                                "--modes", "torch-eager,tf-eager", "--phases", "train",
                                "--batch-sizes", "4", f"--benchmark-json={out}",
-                               "--benchmark-min-rounds=1")
+                               "--benchmark-min-rounds=1", "--data", "synthetic")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     data = json.loads(out.read_text())
     names = {b["name"].split("[")[0] for b in data["benchmarks"]}
-    assert names == {"test_step", "test_stream", "test_harness_noop"}
+    assert names == {"test_step", "test_stream", "test_harness_noop", "test_pipeline",
+                     "test_pipeline_train"}
     step = next(b for b in data["benchmarks"] if b["name"] == "test_step[train-workshop-tf-eager-cpu-b4]")
     info = step["extra_info"]
     for key in ("model", "mode", "framework", "style", "device", "phase", "batch", "images_per_s",
@@ -140,6 +141,12 @@ def test_every_benchmark_function_runs_once_and_records_its_context(tmp_path):
         assert key in info, key
     assert info["images_per_s"] == pytest.approx(4 / step["stats"]["median"])
     assert 0 < info["mfu"] < 1
+    assert info["data"].startswith("SYNTHETIC")  # labelled wherever it is reported
+    fed = next(b for b in data["benchmarks"]
+               if b["name"] == "test_pipeline_train[workshop-torch-eager-cpu-b64]")["extra_info"]
+    assert fed["phase"] == "pipeline+train" and fed["images"] == 1024 and fed["batches"] == 16
+    pipe = next(b for b in data["benchmarks"] if b["name"] == "test_pipeline[tensorflow-cpu-b64]")
+    assert pipe["extra_info"]["images_per_s"] == pytest.approx(1024 / pipe["stats"]["median"])
     peak = data["machine_info"]["gemm_peak"]["cpu"]
     assert peak["gflops"] == max(peak["per_library_gflops"].values())
     noop = next(b for b in data["benchmarks"] if b["name"] == "test_harness_noop")
@@ -150,6 +157,8 @@ def test_every_benchmark_function_runs_once_and_records_its_context(tmp_path):
     (["--modes", "jax"], "unknown mode 'jax'"),
     (["--batch-sizes", "0"], "--batch-sizes must all be >= 1"),
     (["--devices", "cuda"], "no CUDA GPU is visible"),
+    (["--data", "imagenet"], "unknown data source 'imagenet'"),
+    (["--data", "idx:/nonexistent"], "/nonexistent: no such folder"),
 ])
 def test_bad_pytest_options_are_usage_errors(args, message):
     pytest.importorskip("torch")

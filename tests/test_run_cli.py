@@ -18,10 +18,14 @@ def sidebyside(*args: str) -> subprocess.CompletedProcess:
 def test_run_writes_benchmarks_parity_report_and_history(tmp_path):
     out = tmp_path / "out"
     history = tmp_path / "history" / "history.csv"
-    run = sidebyside("run", *TINY, "--out", str(out), "--history", str(history))
+    run = sidebyside("run", *TINY, "--passes", "2", "--out", str(out), "--history", str(history))
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     bench = json.loads((out / "benchmarks.json").read_text())
     ids = {b["name"] for b in bench["benchmarks"]}
+    assert bench["machine_info"]["passes"] == 2
+    assert all(len(b["extra_info"]["pass_medians"]) == 2 for b in bench["benchmarks"])
+    second = next(line for line in run.stdout.splitlines() if line.startswith("pass 2/2:"))
+    assert "--reverse-order" in second
     assert "test_step[forward-workshop-torch-eager-cpu-b2]" in ids
     assert "test_stream[variable-workshop-torch-eager-default-cpu]" in ids
     assert json.loads((out / "parity.json").read_text())["passed"] is True

@@ -1,0 +1,61 @@
+"""Several passes of the same matrix (separate pytest processes) merged into one
+pytest-benchmark JSON: rounds pooled, stats recomputed, each pass's median kept.
+
+Passes are what make the intervals honest on a shared machine: rounds inside one process see
+one machine state, while a later process sees another (see benchmarks/stats.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+from typing import Any
+
+from pytest_benchmark.stats import Stats
+
+# extra_info rates derived from the median: rescaled when the pooled median replaces pass 1's
+RATES = ("images_per_s", "gflops", "mfu")
+FIRST_CALL_KEYS = ("first_call_s", "first_pass_s")
+
+
+class PassMismatch(ValueError):
+    """The passes did not run the same benchmarks."""
+
+
+def merge_passes(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from ``runs`` (pass order): pass 1 supplies machine_info and the layout."""
+    names = [sorted(b["name"] for b in run["benchmarks"]) for run in runs]
+    if any(n != names[0] for n in names[1:]):
+        raise PassMismatch("the passes ran different benchmarks; was the matrix changed mid-run?")
+    by_name = [{b["name"]: b for b in run["benchmarks"]} for run in runs]
+    merged = copy.deepcopy(runs[0])
+    merged["machine_info"]["passes"] = len(runs)
+    merged["benchmarks"] = [_merge_one([passes[b["name"]] for passes in by_name])
+                            for b in runs[0]["benchmarks"]]
+    return merged
+
+
+def _merge_one(passes: list[dict[str, Any]]) -> dict[str, Any]:
+    out = copy.deepcopy(passes[0])
+    pooled = Stats()
+    for bench in passes:
+        for duration in bench["stats"]["data"]:
+            pooled.update(duration)
+    stats = pooled.as_dict()
+    stats["data"] = pooled.data
+    info = out["extra_info"]
+    if info.get("images_per_s"):
+        scale = out["stats"]["median"] / stats["median"]
+        for key in RATES:
+            if key in info:
+                info[key] *= scale
+        if "s_per_image" in info:
+            info["s_per_image"] /= scale
+    info["pass_medians"] = [b["stats"]["median"] for b in passes]
+    for key in FIRST_CALL_KEYS:
+        if key in info:
+            info[f"{key}_passes"] = [b["extra_info"][key] for b in passes]
+            info[key] = statistics.median(info[f"{key}_passes"])
+    info["rounds"] = sum(b["extra_info"].get("rounds", 0) for b in passes)
+    out["stats"] = stats
+    return out
