@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks import accuracy as accuracy_defaults
+from benchmarks.compare import MIN_HISTORY_RUNS
 from benchmarks.files import write_text_atomically
 from benchmarks.matrix import MATRIX_HELP, parse_list, selection
 from impls.registry import MODES, check_device, check_mode, torch_gpu_present, unavailable_reason
@@ -196,7 +197,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     try:
         threshold = parse_threshold(args.threshold)
-        rows = load_and_compare(args.baseline, args.current, threshold)
+        rows = load_and_compare(args.baseline, args.current, threshold,
+                                None if args.no_history else args.history)
     except (ResultsError, ValueError) as err:
         print(f"sidebyside compare: error: {err}", file=sys.stderr)
         return 2
@@ -314,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="output folder (default ./out)")
     run.add_argument("--quick", action="store_true",
                      help="the small CI matrix: both models, torch-eager, tf-graph, tf-eager, "
-                          "forward and train, batches 1 and 64, fewer rounds, 50-batch stream")
+                          "forward and train, batches 1 and 64, fewer rounds, 30-batch stream, 3 passes")
     for name, text in MATRIX_HELP.items():
         run.add_argument(f"--{name}", help=text,
                          **({"type": positive_int} if name == "threads" else {}))
@@ -349,8 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare = sub.add_parser(
         "compare", help="regression verdicts: CURRENT against BASELINE",
         description="For each benchmark in both runs: current/baseline ratio with a 95% "
-                    "interval (from the pass medians when a run has several passes, which "
-                    "includes run-to-run drift; else a bootstrap over rounds), and a mark: + "
+                    "interval whose noise comes from earlier runs in the history when there are "
+                    "enough, else from the passes, else from a bootstrap over rounds, and a mark "
+                    "decided after Benjamini-Hochberg control across the benchmarks: + "
                     "significantly slower beyond the threshold, - significantly faster, = within "
                     "noise or threshold, x not comparable (missing on one side, different "
                     "machine or framework version, no per-round data). Exit status: 1 if any +, "
@@ -361,6 +364,13 @@ def build_parser() -> argparse.ArgumentParser:
                          help="slowdowns smaller than this never fail (default 10%%)")
     compare.add_argument("--markdown", type=Path, metavar="PATH",
                          help="also write the table as markdown to PATH")
+    compare.add_argument("--history", type=Path, default=Path("reports/history.csv"), metavar="CSV",
+                         help="earlier runs (the CSV `sidebyside run` appends to) whose spread, for "
+                              "the same machine and threads, is the run-to-run noise each ratio is "
+                              f"judged against once a benchmark has {MIN_HISTORY_RUNS} such runs "
+                              "(default reports/history.csv, if present)")
+    compare.add_argument("--no-history", action="store_true",
+                         help="ignore the history: judge against pass or round noise only")
     compare.set_defaults(func=cmd_compare)
 
     acc = sub.add_parser(

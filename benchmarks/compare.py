@@ -1,19 +1,31 @@
-"""Regression verdicts between two runs: ratio current/baseline, interval, one-character mark."""
+"""Regression verdicts between two runs: ratio current/baseline, interval, one-character mark.
+
+The noise each ratio is judged against comes from the widest level of repetition available
+(see benchmarks/stats.py): earlier runs of the same benchmark on the same machine and thread
+count in the history CSV (at least MIN_HISTORY_RUNS), else the passes, else the rounds.
+Marks are decided after Benjamini-Hochberg control across all benchmarks compared: comparing
+40 benchmarks at 95% each would otherwise flag about two in an A/A comparison by chance.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from scipy import stats as scipy_stats
 
-from benchmarks.results import load_json, machine_fingerprint, timings
-from benchmarks.stats import ratio_ci
+from benchmarks.results import ResultsError, load_json, machine_fingerprint, threads_of, timings
+from benchmarks.stats import history_ratio_ci, ratio_ci
 
 MARKS = {"+": "significantly slower beyond the threshold", "-": "significantly faster",
          "=": "within noise or threshold", "x": "not comparable"}
 VERSION_KEYS = ("torch", "tensorflow", "tensorflow-cpu")
+FDR = 0.05  # Benjamini-Hochberg false discovery rate across the benchmarks compared
+MIN_HISTORY_RUNS = 3
+HISTORY_RUNS = 20  # the most recent runs used for the noise estimate
 
 
 @dataclass(frozen=True)
@@ -24,6 +36,8 @@ class Row:
     low: float = float("nan")
     high: float = float("nan")
     note: str = ""
+    p: float = float("nan")
+    q: float = float("nan")  # p adjusted for the false discovery rate
 
 
 def _versions(bench: dict[str, Any]) -> dict[str, Any]:
@@ -31,47 +45,102 @@ def _versions(bench: dict[str, Any]) -> dict[str, Any]:
     return {k: versions.get(k) for k in VERSION_KEYS if versions.get(k)}
 
 
-def _mark(ratio, threshold: float) -> str:
-    if ratio.significant and ratio.value > 1 + threshold:
+def run_noise(history: pd.DataFrame | None, baseline: dict[str, Any],
+              current: dict[str, Any]) -> dict[str, tuple[float, int]]:
+    """Per benchmark: (sd of log medians, runs) over earlier comparable runs in the history:
+    same machine and threads as the baseline, the two runs being compared left out."""
+    if history is None or history.empty:
+        return {}
+    same = history[(history.machine == machine_fingerprint(baseline))
+                   & ~history.date.isin([baseline.get("datetime"), current.get("datetime")])]
+    if "threads" in same:
+        same = same[same.threads == threads_of(baseline)]
+    noise = {}
+    for name, rows in same.groupby("name"):
+        recent = np.log(rows.median_s.to_numpy()[-HISTORY_RUNS:])
+        if len(recent) >= MIN_HISTORY_RUNS:
+            noise[name] = (float(recent.std(ddof=1)), len(recent))
+    return noise
+
+
+def _mark(ratio: float, significant: bool, threshold: float) -> str:
+    if significant and ratio > 1 + threshold:
         return "+"
-    if ratio.significant and ratio.value < 1 / (1 + threshold):
+    if significant and ratio < 1 / (1 + threshold):
         return "-"
     return "="
 
 
-def compare_runs(baseline: dict[str, Any], current: dict[str, Any], threshold: float) -> list[Row]:
+def _not_comparable(name: str, base: dict, cur: dict, machines: tuple[str, str]) -> str | None:
+    if name not in cur:
+        return "missing in current"
+    if name not in base:
+        return "missing in baseline"
+    if machines[0] != machines[1]:
+        return f"different machine: {machines[0]} vs {machines[1]}"
+    old_v, new_v = _versions(base[name]), _versions(cur[name])
+    if old_v != new_v:
+        return "different framework version: " + ", ".join(
+            f"{k} {old_v.get(k)} vs {new_v.get(k)}"
+            for k in sorted(old_v.keys() | new_v.keys()) if old_v.get(k) != new_v.get(k))
+    if timings(cur[name]) is None or timings(base[name]) is None:
+        return "no per-round data (run with --benchmark-save-data)"
+    return None
+
+
+def compare_runs(baseline: dict[str, Any], current: dict[str, Any], threshold: float,
+                 history: pd.DataFrame | None = None) -> list[Row]:
     base = {b["name"]: b for b in baseline["benchmarks"]}
     cur = {b["name"]: b for b in current["benchmarks"]}
     machines = machine_fingerprint(baseline), machine_fingerprint(current)
+    noise = run_noise(history, baseline, current)
     rows = []
     for name in sorted(base.keys() | cur.keys()):
-        if name not in cur:
-            rows.append(Row(name, "x", note="missing in current"))
-            continue
-        if name not in base:
-            rows.append(Row(name, "x", note="missing in baseline"))
-            continue
-        if machines[0] != machines[1]:
-            rows.append(Row(name, "x", note=f"different machine: {machines[0]} vs {machines[1]}"))
-            continue
-        old_v, new_v = _versions(base[name]), _versions(cur[name])
-        if old_v != new_v:
-            diff = ", ".join(f"{k} {old_v.get(k)} vs {new_v.get(k)}"
-                             for k in sorted(old_v.keys() | new_v.keys()) if old_v.get(k) != new_v.get(k))
-            rows.append(Row(name, "x", note=f"different framework version: {diff}"))
+        why = _not_comparable(name, base, cur, machines)
+        if why:
+            rows.append(Row(name, "x", note=why))
             continue
         a, b = timings(cur[name]), timings(base[name])
-        if a is None or b is None:
-            rows.append(Row(name, "x", note="no per-round data (run with --benchmark-save-data)"))
-            continue
-        ratio = ratio_ci(a, b)
-        rows.append(Row(name, _mark(ratio, threshold), ratio.value, ratio.low, ratio.high,
-                        note=f"interval: {ratio.method}"))
-    return rows
+        if name in noise:
+            ratio = history_ratio_ci(a.pass_medians, b.pass_medians, *noise[name])
+            note = f"noise: {ratio.method} ({noise[name][1]} earlier runs)"
+        else:
+            ratio = ratio_ci(a, b)
+            note = f"noise: {ratio.method}"
+        rows.append(Row(name, "=", ratio.value, ratio.low, ratio.high, note, ratio.p))
+    return _fdr_marks(rows, threshold)
 
 
-def load_and_compare(baseline: Path, current: Path, threshold: float) -> list[Row]:
-    return compare_runs(load_json(baseline), load_json(current), threshold)
+def _fdr_marks(rows: list[Row], threshold: float) -> list[Row]:
+    tested = [i for i, r in enumerate(rows) if r.mark != "x" and np.isfinite(r.p)]
+    if not tested:
+        return rows
+    q = scipy_stats.false_discovery_control([rows[i].p for i in tested])
+    out = list(rows)
+    for i, qi in zip(tested, q, strict=True):
+        out[i] = replace(rows[i], q=float(qi), mark=_mark(rows[i].ratio, qi <= FDR, threshold))
+    return out
+
+
+def read_history(path: Path | None) -> pd.DataFrame | None:
+    """The history CSV written by `sidebyside run`, or None when there is none."""
+    if path is None or not path.exists():
+        return None
+    try:
+        history = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ResultsError(f"{path}: not a readable history CSV ({err}); pass --no-history or "
+                           "point --history at the file `sidebyside run` appends to") from None
+    missing = {"machine", "date", "name", "median_s"} - set(history.columns)
+    if missing:
+        raise ResultsError(f"{path}: history CSV lacks columns {sorted(missing)}; pass "
+                           "--no-history or point --history at the file `sidebyside run` appends to")
+    return history
+
+
+def load_and_compare(baseline: Path, current: Path, threshold: float,
+                     history: Path | None = None) -> list[Row]:
+    return compare_runs(load_json(baseline), load_json(current), threshold, read_history(history))
 
 
 def parse_threshold(text: str) -> float:
@@ -83,11 +152,15 @@ def parse_threshold(text: str) -> float:
 
 
 def to_markdown(rows: list[Row], threshold: float) -> str:
-    lines = ["| mark | benchmark | current / baseline | 95% CI | note |", "|---|---|---|---|---|"]
+    lines = ["| mark | benchmark | current / baseline | 95% CI | q | note |",
+             "|---|---|---|---|---|---|"]
     for r in rows:
         ratio = f"{r.ratio:.3f}" if np.isfinite(r.ratio) else ""
         ci = f"[{r.low:.3f}, {r.high:.3f}]" if np.isfinite(r.low) else ""
-        lines.append(f"| `{r.mark}` | {r.name} | {ratio} | {ci} | {r.note} |")
+        q = f"{r.q:.3g}" if np.isfinite(r.q) else ""
+        lines.append(f"| `{r.mark}` | {r.name} | {ratio} | {ci} | {q} | {r.note} |")
     counts = {m: sum(r.mark == m for r in rows) for m in MARKS}
     legend = "; ".join(f"`{m}` {MARKS[m]} ({counts[m]})" for m in MARKS)
-    return (f"Threshold {threshold:.0%}. {legend}.\n\n" + "\n".join(lines) + "\n")
+    return (f"Threshold {threshold:.0%}; significance: Benjamini-Hochberg q <= {FDR} across the "
+            f"{sum(np.isfinite(r.q) for r in rows)} benchmarks tested. {legend}.\n\n"
+            + "\n".join(lines) + "\n")

@@ -22,7 +22,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for name, text in MATRIX_HELP.items():
         group.addoption(f"--{name}", help=text, **({"type": int} if name == "threads" else {}))
     group.addoption("--quick", action="store_true",
-                    help="the small CI matrix with fewer rounds and a 50-batch stream")
+                    help="the small CI matrix with fewer rounds and a 30-batch stream")
     group.addoption("--reverse-order", action="store_true",
                     help="run the cases last to first; `sidebyside run --passes` reverses every "
                          "other pass so drift inside a run does not favour the cases run first")

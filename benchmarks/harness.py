@@ -39,8 +39,9 @@ class Settings:
 
 
 DEFAULT_SETTINGS = Settings()
+# --quick runs 3 passes (see cli.QUICK_PASSES), so each pass is kept short
 QUICK_SETTINGS = Settings(round_budget_s=0.3, min_rounds=5, max_rounds=30, warmup_rounds=2,
-                          stream_batches=50, stream_rounds=3, pipeline_images=1024,
+                          stream_batches=30, stream_rounds=2, pipeline_images=1024,
                           pipeline_rounds=3)
 
 

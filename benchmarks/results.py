@@ -55,6 +55,11 @@ def machine_fingerprint(data: dict[str, Any]) -> str:
            f"{info.get('system', '?')} {info.get('machine', '?')}"
 
 
+def threads_of(raw: dict[str, Any]) -> int | None:
+    """The intra-op thread count a run asked for (part of what makes runs comparable)."""
+    return (raw.get("machine_info", {}).get("threads") or {}).get("requested_intra_op")
+
+
 def timings(bench: dict[str, Any]) -> Timings | None:
     """Rounds and pass medians; None without per-round data (no --benchmark-save-data)."""
     data = bench["stats"].get("data")

@@ -1,11 +1,12 @@
 """Uncertainty on ratios of step times, and the verdict it supports.
 
-Two levels of repetition (Kalibera & Jones, "Rigorous benchmarking in reasonable time"):
-rounds inside one process, and passes, i.e. separate processes at different times. On a
-shared VM the process-to-process variation dominates (we measured 20-80% between runs against
-a few % between rounds), so whenever either side has two or more passes the interval comes
-from the pass medians; a bootstrap over rounds is the fallback for single-pass results and
-says so.
+Three levels of repetition (Kalibera & Jones, "Rigorous benchmarking in reasonable time"):
+rounds inside one process, passes (separate processes minutes apart inside one run), and runs
+(hours apart). On a shared VM each level adds noise the one below cannot see: rounds vary by
+a few %, passes by more, whole runs by 10-30% (sd of log medians 0.02-0.30 across nine quick
+runs of unchanged code here). So a comparison of two runs takes its noise from earlier runs
+on the same machine when there are enough (``history_ratio_ci``), else from the passes, else
+from the rounds, and says which.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from scipy import stats
 
 CONFIDENCE = 0.95
 RESAMPLES = 2000
+BETWEEN_RUNS = "between runs"
 BETWEEN_PASSES = "between passes"
 WITHIN_RUN = "rounds of one pass"
 
@@ -42,6 +44,7 @@ class Ratio:
     low: float
     high: float
     method: str = WITHIN_RUN
+    p: float = float("nan")  # two-sided, H0: ratio = 1
 
     @property
     def significant(self) -> bool:
@@ -62,7 +65,9 @@ def rounds_ratio_ci(a: np.ndarray, b: np.ndarray, seed: int = 0) -> Ratio:
                              confidence_level=CONFIDENCE, method="percentile", vectorized=True,
                              random_state=np.random.default_rng(seed))
     low, high = result.confidence_interval
-    return Ratio(value, float(low), float(high))
+    boot = result.bootstrap_distribution
+    p = min(1.0, 2 * min(np.mean(boot <= 1), np.mean(boot >= 1)))
+    return Ratio(value, float(low), float(high), WITHIN_RUN, float(p))
 
 
 def passes_ratio_ci(a: np.ndarray, b: np.ndarray) -> Ratio:
@@ -75,9 +80,24 @@ def passes_ratio_ci(a: np.ndarray, b: np.ndarray) -> Ratio:
     diff = la.mean() - lb.mean()
     dof = sum(len(x) - 1 for x in (la, lb))
     pooled = sum(((x - x.mean()) ** 2).sum() for x in (la, lb)) / dof
-    half = stats.t.ppf(0.5 + CONFIDENCE / 2, dof) * np.sqrt(pooled * (1 / len(la) + 1 / len(lb)))
-    return Ratio(float(np.exp(diff)), float(np.exp(diff - half)), float(np.exp(diff + half)),
-                 BETWEEN_PASSES)
+    return _t_ratio(diff, np.sqrt(pooled * (1 / len(la) + 1 / len(lb))), dof, BETWEEN_PASSES)
+
+
+def history_ratio_ci(a: np.ndarray, b: np.ndarray, run_sd: float, runs: int) -> Ratio:
+    """Ratio of the pass medians' geometric means; the noise is the sd of log run medians of
+    ``runs`` earlier runs, counted once for each side (each run has its own run effect)."""
+    diff = np.log(np.asarray(a, dtype=float)).mean() - np.log(np.asarray(b, dtype=float)).mean()
+    return _t_ratio(diff, run_sd * np.sqrt(2), runs - 1, BETWEEN_RUNS)
+
+
+def _t_ratio(log_diff: float, se: float, dof: int, method: str) -> Ratio:
+    half = stats.t.ppf(0.5 + CONFIDENCE / 2, dof) * se
+    if se > 0:
+        p = 2 * stats.t.sf(abs(log_diff) / se, dof)
+    else:  # no noise at all: any difference is certain
+        p = 1.0 if log_diff == 0 else 0.0
+    return Ratio(float(np.exp(log_diff)), float(np.exp(log_diff - half)),
+                 float(np.exp(log_diff + half)), method, float(p))
 
 
 def ratio_ci(a: Timings, b: Timings, seed: int = 0) -> Ratio:

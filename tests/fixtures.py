@@ -11,7 +11,7 @@ MACHINE = {"cpu_model": "Test CPU", "cores": 2, "system": "Linux", "machine": "x
            "versions": {"python": "3.11", "torch": "2.14.1", "tensorflow-cpu": "2.21.0"},
            "gemm_peak": {"cpu": {"gflops": 100.0, "library": "numpy", "per_library_gflops":
                                  {"numpy": 100.0}, "method": "test"}},
-           "threads": {"torch_intra_op": 2, "tf_intra_op": 2, "inter_op": 1},
+           "threads": {"requested_intra_op": 2, "torch_intra_op": 2, "tf_intra_op": 2, "inter_op": 1},
            "compile_caches": "test"}
 
 

@@ -8,7 +8,7 @@ import pytest
 from benchmarks.cli import main
 from benchmarks.compare import compare_runs
 from benchmarks.history import append_history, github_action_benchmark
-from tests.fixtures import slowed, standard_run
+from tests.fixtures import bench, slowed, standard_run
 
 TRAIN64 = "test_step[train-workshop-torch-eager-cpu-b64]"
 
@@ -120,3 +120,15 @@ def test_github_action_benchmark_export():
     entries = {e["name"]: e for e in github_action_benchmark(standard_run())}
     assert entries[TRAIN64]["unit"] == "ms" and entries[TRAIN64]["value"] == pytest.approx(80.0)
     assert "mode=torch-eager" in entries[TRAIN64]["extra"]
+
+
+def test_report_compares_pipeline_fed_training_with_the_step_alone(tmp_path):
+    raw = standard_run()  # torch-eager train b64: 80 ms per 64 images = 800 images/s
+    fed = bench("torch-eager", "pipeline+train", 64, 1000.0)  # 1 s per 400-image epoch
+    fed["name"] = "test_pipeline_train[workshop-torch-eager-cpu-b64]"
+    fed["extra_info"].update(images=400, images_per_s=400.0, data="test digits")
+    raw["benchmarks"].append(fed)
+    results = write(tmp_path / "r.json", raw)
+    assert main(["report", str(results), "--out", str(tmp_path / "rep")]) == 0
+    report = (tmp_path / "rep" / "report.md").read_text()
+    assert "| workshop | torch-eager | cpu | 400 | 800 | 2.00x |" in report
