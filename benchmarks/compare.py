@@ -17,14 +17,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from benchmarks.results import ResultsError, load_json, machine_fingerprint, threads_of, timings
+from benchmarks.results import ResultsError, is_quick, load_json, machine_fingerprint, threads_of, timings
 from benchmarks.stats import history_ratio_ci, ratio_ci
 
 MARKS = {"+": "significantly slower beyond the threshold", "-": "significantly faster",
          "=": "within noise or threshold", "x": "not comparable"}
 VERSION_KEYS = ("torch", "tensorflow", "tensorflow-cpu")
 FDR = 0.05  # Benjamini-Hochberg false discovery rate across the benchmarks compared
-MIN_HISTORY_RUNS = 3
+MIN_HISTORY_RUNS = 5  # fewer runs give so few degrees of freedom that passes judge better
 HISTORY_RUNS = 20  # the most recent runs used for the noise estimate
 
 
@@ -48,13 +48,16 @@ def _versions(bench: dict[str, Any]) -> dict[str, Any]:
 def run_noise(history: pd.DataFrame | None, baseline: dict[str, Any],
               current: dict[str, Any]) -> dict[str, tuple[float, int]]:
     """Per benchmark: (sd of log medians, runs) over earlier comparable runs in the history:
-    same machine and threads as the baseline, the two runs being compared left out."""
+    same machine, threads and matrix (quick or full) as the baseline, the two runs being
+    compared left out."""
     if history is None or history.empty:
         return {}
     same = history[(history.machine == machine_fingerprint(baseline))
                    & ~history.date.isin([baseline.get("datetime"), current.get("datetime")])]
     if "threads" in same:
         same = same[same.threads == threads_of(baseline)]
+    if "quick" in same:
+        same = same[same.quick.astype(str) == str(is_quick(baseline))]
     noise = {}
     for name, rows in same.groupby("name"):
         recent = np.log(rows.median_s.to_numpy()[-HISTORY_RUNS:])

@@ -14,16 +14,17 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.files import replace_atomically, write_text_atomically
-from benchmarks.results import machine_fingerprint, threads_of
+from benchmarks.results import is_quick, machine_fingerprint, threads_of
 
-HISTORY_COLUMNS = ["commit", "date", "machine", "threads", "passes", "name", "median_s", "iqr_s",
-                   "rounds"]
+HISTORY_COLUMNS = ["commit", "date", "machine", "threads", "quick", "passes", "name", "median_s",
+                   "iqr_s", "rounds"]
 
 
 def append_history(raw: dict[str, Any], path: Path, commit: str) -> pd.DataFrame:
     """Add this run's medians to the history; earlier rows are kept as they are."""
     rows = pd.DataFrame([{"commit": commit, "date": raw.get("datetime"),
                           "machine": machine_fingerprint(raw), "threads": threads_of(raw),
+                          "quick": is_quick(raw),
                           "passes": raw.get("machine_info", {}).get("passes", 1), "name": b["name"],
                           "median_s": _run_median(b), "iqr_s": b["stats"].get("iqr"),
                           "rounds": b["stats"]["rounds"]} for b in raw["benchmarks"]],

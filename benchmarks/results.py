@@ -60,6 +60,11 @@ def threads_of(raw: dict[str, Any]) -> int | None:
     return (raw.get("machine_info", {}).get("threads") or {}).get("requested_intra_op")
 
 
+def is_quick(raw: dict[str, Any]) -> bool:
+    """Whether a run used the --quick settings (fewer rounds, shorter streams and epochs)."""
+    return bool((raw.get("machine_info", {}).get("matrix") or {}).get("quick"))
+
+
 def timings(bench: dict[str, Any]) -> Timings | None:
     """Rounds and pass medians; None without per-round data (no --benchmark-save-data)."""
     data = bench["stats"].get("data")

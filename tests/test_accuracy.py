@@ -46,6 +46,7 @@ def test_accuracy_command_writes_results_and_the_report_shows_them(tmp_path, cap
     line = next(t for t in report.splitlines() if t.startswith("| workshop | torch-eager | 2/2 |"))
     assert f"{row['median_s']:.1f} s ({row['min_s']:.1f}-{row['max_s']:.1f})" in line
     assert "![accuracy](accuracy.png)" in report
+    assert f"(median over seeds): workshop torch-eager {row['median_s']:.1f} s." in report
 
 
 def test_unreached_target_is_reported_not_hidden():

@@ -14,14 +14,15 @@ from tests.fixtures import bench, run, slowed, standard_run
 TRAIN64 = "test_step[train-workshop-torch-eager-cpu-b64]"
 
 
-def history_for(raw, sd: float, runs: int = 6, machine: str | None = None,
+def history_for(raw, sd: float, runs: int = 8, machine: str | None = None,
                 threads: int = 2) -> pd.DataFrame:
     """``runs`` earlier runs of every benchmark in ``raw`` whose log medians have sample sd
     exactly ``sd`` around the run's own medians."""
     offsets = np.linspace(-1, 1, runs)
     offsets = offsets / offsets.std(ddof=1) * sd
     rows = [{"commit": "old", "date": f"2026-11-{10 + i:02d}T00:00:00",
-             "machine": machine or machine_fingerprint(raw), "threads": threads, "passes": 1,
+             "machine": machine or machine_fingerprint(raw), "threads": threads, "quick": False,
+             "passes": 1,
              "name": b["name"], "median_s": b["stats"]["median"] * np.exp(off)}
             for i, off in enumerate(offsets) for b in raw["benchmarks"]]
     return pd.DataFrame(rows)
@@ -33,15 +34,17 @@ def test_noise_comes_from_comparable_earlier_runs_only():
                          history_for(raw, 5.0, machine="Other CPU | 8 cores | Linux x86_64"),
                          history_for(raw, 5.0, threads=1)])
     noise = run_noise(history, raw, raw)
-    assert noise[TRAIN64] == (pytest.approx(0.2), 6)
-    assert run_noise(history_for(raw, 0.2, runs=2), raw, raw) == {}  # too few runs
+    assert noise[TRAIN64] == (pytest.approx(0.2), 8)
+    assert run_noise(history_for(raw, 0.2, runs=4), raw, raw) == {}  # too few runs
+    quick_runs = history_for(raw, 0.2).assign(quick=True)
+    assert run_noise(quick_runs, raw, raw) == {}  # other settings: not comparable
 
 
 def test_a_slowdown_inside_the_run_to_run_noise_is_not_a_regression():
     raw = standard_run()
     history = history_for(raw, 0.15)  # runs here wander +-15% in log
     rows = {r.name: r for r in compare_runs(raw, slowed(raw, TRAIN64, 1.25), 0.10, history)}
-    assert rows[TRAIN64].mark == "=" and "between runs (6 earlier runs)" in rows[TRAIN64].note
+    assert rows[TRAIN64].mark == "=" and "between runs (8 earlier runs)" in rows[TRAIN64].note
     assert rows[TRAIN64].low < 1 < rows[TRAIN64].high
     rows = {r.name: r for r in compare_runs(raw, slowed(raw, TRAIN64, 3.0), 0.10, history)}
     assert rows[TRAIN64].mark == "+" and rows[TRAIN64].ratio == pytest.approx(3.0)
