@@ -146,6 +146,19 @@ def _run_passes(args: argparse.Namespace, final: Path) -> bool:
             partial.unlink(missing_ok=True)
 
 
+def _wants_accuracy(args: argparse.Namespace, chosen) -> bool:
+    """Time to accuracy is part of the full run; --quick, --skip-accuracy and synthetic data
+    (nothing to learn) leave it out."""
+    from benchmarks.sources import load
+
+    if args.quick or args.skip_accuracy:
+        return False
+    if load(chosen.data).synthetic:
+        print("time to accuracy skipped: synthetic data has nothing to learn")
+        return False
+    return True
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmarks.sources import load
 
@@ -168,6 +181,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         worst = max(worst, cmd_parity(argparse.Namespace(
             models=list(chosen.models), modes=list(chosen.modes), device=device,
             batch=RECIPE.batch, steps=50, seed=0, json=args.out / name)))
+    if _wants_accuracy(args, chosen):
+        worst = max(worst, cmd_accuracy(argparse.Namespace(
+            data=chosen.data, models=["workshop"], modes=list(chosen.modes),
+            target=accuracy_defaults.DEFAULT_TARGET, max_epochs=accuracy_defaults.DEFAULT_MAX_EPOCHS,
+            seeds=accuracy_defaults.DEFAULT_SEEDS, device=chosen.devices[-1], threads=args.threads,
+            out=args.out, argv=args.argv)))
     worst = max(worst, cmd_report(argparse.Namespace(
         results=[final], out=args.out, parity=None,
         command_line="sidebyside " + " ".join(args.argv))))
@@ -308,10 +327,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the benchmark matrix (forward, backward and train step per model x "
                     "mode x device x batch, plus the variable-size stream) through "
                     "pytest-benchmark with a progress display, once per pass, pool the passes "
-                    "into DIR/benchmarks.json, then "
-                    "run parity per device into DIR/parity.json (DIR/parity-cuda.json). Files "
-                    "appear only when complete. Exit status: 0 done, 1 a benchmark or parity "
-                    "check failed, 2 bad usage.")
+                    "into DIR/benchmarks.json, run parity per device into DIR/parity.json "
+                    "(DIR/parity-cuda.json), train to the accuracy target into "
+                    "DIR/accuracy.json (not with --quick; see `sidebyside accuracy`), and write "
+                    "the report. Files appear only when complete. Exit status: 0 done, 1 a "
+                    "benchmark or parity check failed or a mode missed the accuracy target, "
+                    "2 bad usage.")
     run.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
                      help="output folder (default ./out)")
     run.add_argument("--quick", action="store_true",
@@ -325,7 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
                           f"reverse order) and pool them; intervals then come from the pass "
                           f"medians and include run-to-run drift (default {DEFAULT_PASSES}; "
                           f"--quick: {QUICK_PASSES})")
-    run.add_argument("--skip-parity", action="store_true", help="benchmarks only")
+    run.add_argument("--skip-parity", action="store_true", help="no parity check")
+    run.add_argument("--skip-accuracy", action="store_true",
+                     help="no time-to-accuracy runs (the full run trains workshop to "
+                          f"{accuracy_defaults.DEFAULT_TARGET * 100:.0f}%% with every selected mode, "
+                          f"{accuracy_defaults.DEFAULT_SEEDS} seeds, about 2 minutes on 2 CPU cores; "
+                          "--quick never does)")
     run.add_argument("--history", type=Path, default=Path("reports/history.csv"), metavar="CSV",
                      help="history file to append this run's medians to "
                           "(default reports/history.csv; its trend plot goes beside it)")

@@ -32,12 +32,20 @@ GRAD_RTOL = 1e-4  # gradients: up to four layers of ~1e-5 rounding, compounded t
 # gradient takes another path from then on. `examples` has ~2.4M conv pre-activations per
 # step, so over 50 steps several flips are expected in any two float32 runs (measured here:
 # torch-compile vs the oracle drifts to 3.6e-3 rel_l2 on fc1.weight, loss curves to 3e-3).
-# The sharp tests are the one-step gradient checks above; these bound the trajectory.
+# The sharp tests are the one-step gradient checks above; the drift bounds the trajectory.
+# The loss curve is checked over its first LOSS_CURVE_STEPS only: before the flips compound,
+# float32 modes track the oracle to <= 1e-6 there (9.7e-7 worst), while a 1% learning-rate
+# error moves it by 6.8e-4 (`workshop`) to 1.5e-2 (`examples`; momentum 0.55: 1e-1). Over
+# all 50 steps the gap depends on where the flips land: on the 4,000-image training split
+# tf-graph's `examples` curve ends 1e-2 away at step 49, having been within 1e-6 for the
+# first 20 (measured by hand, 2026-11-27).
 DRIFT_RTOL = 1e-2  # rel_l2 of each parameter after the training run (max_rel is only shown)
-LOSS_CURVE_ATOL = 1e-2  # absolute, per step; the loss is O(1) (2.3 at the start)
+LOSS_CURVE_STEPS = 20
+LOSS_CURVE_ATOL = 1e-4  # absolute, per step of the first 20; the loss is O(1) (2.3 at the start)
 
 TOLERANCES = {"forward_rtol": FORWARD_RTOL, "grad_rtol": GRAD_RTOL,
-              "drift_rtol": DRIFT_RTOL, "loss_curve_atol": LOSS_CURVE_ATOL}
+              "drift_rtol": DRIFT_RTOL, "loss_curve_atol": LOSS_CURVE_ATOL,
+              "loss_curve_steps": LOSS_CURVE_STEPS}
 
 
 @dataclass
@@ -142,7 +150,8 @@ def compare(model: str, mode: str, reference: str, got: ModeResult,
     checks += [check(f"grad:{n}", g, ref.grads[n], GRAD_RTOL) for n, g in got.grads.items()]
     checks += [check(f"drift:{n}", w, ref.final_weights[n], DRIFT_RTOL, "rel_l2")
                for n, w in got.final_weights.items()]
-    checks.append(check("loss-curve", got.loss_curve, ref.loss_curve, LOSS_CURVE_ATOL, "max_abs"))
+    checks.append(check("loss-curve", got.loss_curve[:LOSS_CURVE_STEPS],
+                        ref.loss_curve[:LOSS_CURVE_STEPS], LOSS_CURVE_ATOL, "max_abs"))
     return checks
 
 

@@ -204,7 +204,8 @@ def parity_lines(parity: dict[str, Any] | None) -> list[str]:
     out = [f"Against the float64 oracle (batch {parity['batch']}, {parity['steps']} SGD steps, "
            f"{parity['device']}); {'all checks passed' if parity['passed'] else 'SOME CHECKS FAILED'}.",
            "", "| model | mode | logits max_rel | worst grad max_rel | worst drift rel_l2 | "
-           "loss-curve max_abs |", "|---|---|---:|---:|---:|---:|"]
+           f"loss-curve max_abs (first {parity['tolerances'].get('loss_curve_steps', 'all')} "
+           "steps) |", "|---|---|---:|---:|---:|---:|"]
     for (model, mode), part in vs_oracle.groupby(["model", "mode"], sort=False):
         worst = part.groupby("kind").agg(max_rel=("max_rel", "max"), rel_l2=("rel_l2", "max"),
                                          max_abs=("max_abs", "max"))

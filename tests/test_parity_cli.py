@@ -74,3 +74,17 @@ def test_without_tensorflow_torch_modes_run_and_tf_modes_skip(tmp_path):
     for mode in ("tf-graph", "tf-eager", "tf-xla"):
         assert f"skipped {mode}: tensorflow is not installed" in run.stdout
     assert "torch-eager" in run.stdout and "1 model x mode pairs checked" in run.stdout
+
+
+def test_a_one_percent_learning_rate_error_fails_the_loss_curve(monkeypatch):
+    """The training checks can fail: an oracle stepping with lr 1% high is caught."""
+    import dataclasses
+
+    import benchmarks.parity as parity
+
+    monkeypatch.setattr(parity, "RECIPE", dataclasses.replace(parity.RECIPE, lr=parity.RECIPE.lr * 1.01))
+    report = parity.run_parity(["workshop"], ["torch-eager"], steps=parity.LOSS_CURVE_STEPS,
+                               progress=lambda _: None)
+    failed = {(c.quantity, c.reference) for c in report.failures}
+    assert ("loss-curve", "oracle") in failed
+    assert not any(q.startswith(("logits", "grad:")) for q, _ in failed)  # one-step checks hold

