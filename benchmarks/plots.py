@@ -83,7 +83,8 @@ def speedups(table: pd.DataFrame, path: Path) -> Path:
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel("speed-up (> 1: first mode faster)")
     axes[0][-1].legend(fontsize=7, loc="best")
-    fig.suptitle("Speed-ups with 95% bootstrap intervals (log scale; 1 = same speed)")
+    noise = " and ".join(dict.fromkeys(table["interval"])) if "interval" in table else "rounds"
+    fig.suptitle(f"Speed-ups with 95% intervals, noise {noise} (log scale; 1 = same speed)")
     fig.tight_layout()
     return _save(fig, path)
 
