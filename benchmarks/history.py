@@ -58,7 +58,7 @@ def trend_plot(history: pd.DataFrame, path: Path, pattern: str = "test_step[trai
     ax.set_ylabel("median / first run's median")
     ax.set_title("Train-step medians across runs (> 1: slower than the first run)")
     ax.grid(True, alpha=0.3)
-    if len(part.name.unique()) <= 24:
+    if 0 < len(part.name.unique()) <= 24:  # no train steps in the run: nothing to label
         ax.legend(fontsize=6, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1))
     replace_atomically(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight",
                                                        format="png"))
