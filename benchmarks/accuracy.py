@@ -102,11 +102,12 @@ def curves_frame(runs: list[Run]) -> pd.DataFrame:
 
 def summary_frame(runs: list[Run]) -> pd.DataFrame:
     """Per model x mode: time and epochs to target over the seeds that reached it."""
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for run in runs:
+        groups.setdefault((run.model, run.mode), []).append(run)
     rows = []
-    for (model, mode), group in pd.DataFrame(
-            [{"model": r.model, "mode": r.mode, "run": r} for r in runs]).groupby(
-            ["model", "mode"], sort=False):
-        done = [r for r in group.run if r.reached]
+    for (model, mode), group in groups.items():
+        done = [r for r in group if r.reached]
         seconds = np.array([r.seconds for r in done])
         rows.append({
             "model": model, "mode": mode, "runs": len(group), "reached": len(done),
@@ -114,7 +115,7 @@ def summary_frame(runs: list[Run]) -> pd.DataFrame:
             "min_s": float(seconds.min()) if done else float("nan"),
             "max_s": float(seconds.max()) if done else float("nan"),
             "median_epochs": float(np.median([r.epochs for r in done])) if done else float("nan"),
-            "final_accuracy": float(np.median([r.curve[-1].test_accuracy for r in group.run]))})
+            "final_accuracy": float(np.median([r.curve[-1].test_accuracy for r in group]))})
     return pd.DataFrame(rows)
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 from benchmarks import accuracy as accuracy_defaults
 from benchmarks.compare import MIN_HISTORY_RUNS
 from benchmarks.files import write_text_atomically
-from benchmarks.matrix import MATRIX_HELP, parse_list, selection
+from benchmarks.matrix import MATRIX_HELP, parse_fraction, parse_list, selection
 from impls.registry import MODES, check_device, check_mode, torch_gpu_present, unavailable_reason
 from impls.spec import MODELS, RECIPE, get_model
 
@@ -241,9 +241,9 @@ def _source_arg(text: str) -> str:
 def fraction(text: str) -> float:
     """'90%' or '0.9' -> 0.9, strictly between 0 and 1."""
     try:
-        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an accuracy like 0.9 or 90%, got {text!r}") from None
+        value = parse_fraction(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"the target must lie strictly between 0 and 1 (0%-100%), "
                                          f"got {text!r}")
@@ -277,9 +277,9 @@ def cmd_accuracy(args: argparse.Namespace) -> int:
     result["command"] = "sidebyside " + " ".join(args.argv)
     args.out.mkdir(parents=True, exist_ok=True)
     write_text_atomically(args.out / "accuracy.json", json.dumps(result, indent=2) + "\n")
-    write_text_atomically(args.out / "accuracy-curves.csv",
-                          accuracy.curves_frame(runs).to_csv(index=False))
-    plots.accuracy_curves(accuracy.curves_frame(runs), args.target, args.out / "accuracy.png")
+    curves = accuracy.curves_frame(runs)
+    write_text_atomically(args.out / "accuracy-curves.csv", curves.to_csv(index=False))
+    plots.accuracy_curves(curves, args.target, args.out / "accuracy.png")
     with pd.option_context("display.width", 200, "display.float_format", "{:.3f}".format):
         print(summary.to_string(index=False))
     print(f"wrote {args.out / 'accuracy.json'}, accuracy-curves.csv and accuracy.png")
@@ -337,7 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="output folder (default ./out)")
     run.add_argument("--quick", action="store_true",
                      help="the small CI matrix: both models, torch-eager, tf-graph, tf-eager, "
-                          "forward and train, batches 1 and 64, fewer rounds, 30-batch stream, 3 passes")
+                          "forward and train, batches 1 and 64, fewer rounds, 30-batch stream, "
+                          f"{QUICK_PASSES} passes")
     for name, text in MATRIX_HELP.items():
         run.add_argument(f"--{name}", help=text,
                          **({"type": positive_int} if name == "threads" else {}))

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
+from benchmarks.matrix import parse_fraction
 from benchmarks.results import ResultsError, is_quick, load_json, machine_fingerprint, threads_of, timings
 from benchmarks.stats import history_ratio_ci, ratio_ci
 
@@ -148,7 +149,7 @@ def load_and_compare(baseline: Path, current: Path, threshold: float,
 
 def parse_threshold(text: str) -> float:
     """'10%' or '0.1' -> 0.1."""
-    value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    value = parse_fraction(text)
     if not 0 <= value < 10:
         raise ValueError(f"threshold must be between 0% and 1000%, got {text!r}")
     return value

@@ -123,8 +123,9 @@ def add_rates(info: dict[str, Any], benchmark, images_per_call: int, flops: int,
         return
     median = stats.stats.median
     info["images_per_s"] = images_per_call / median
-    info["gflops"] = flops / median / 1e9
-    info["mfu"] = info["gflops"] / peak_gflops
+    if flops:  # an input pipeline alone does no model arithmetic
+        info["gflops"] = flops / median / 1e9
+        info["mfu"] = info["gflops"] / peak_gflops
 
 
 def run_case(benchmark, case: Case, settings: Settings, context: dict) -> None:
@@ -219,7 +220,7 @@ def run_pipeline(benchmark, framework: str, device: str, settings: Settings, con
             "first_pass_s": first, "rounds": settings.pipeline_rounds, "warmup_rounds": 1,
             "versions": context["versions"], "threads": context["threads"]}
     add_rates(info, benchmark, pipe.size, 0, context["peak"]["gflops"])
-    benchmark.extra_info.update({k: v for k, v in info.items() if k not in ("gflops", "mfu")})
+    benchmark.extra_info.update(info)
 
 
 def run_pipeline_train(benchmark, model: str, mode: str, device: str, settings: Settings,

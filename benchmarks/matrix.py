@@ -96,6 +96,14 @@ def parse_batches(text: str | None) -> tuple[int, ...] | None:
     return tuple(dict.fromkeys(sizes))
 
 
+def parse_fraction(text: str) -> float:
+    """'10%' or '0.1' -> 0.1; ValueError names what was expected."""
+    try:
+        return float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise ValueError(f"expected a fraction like 0.1 or a percentage like 10%, got {text!r}") from None
+
+
 def parse_devices(text: str | None, gpu_present: bool) -> tuple[str, ...]:
     """Default: every device present. Asking for cuda without a GPU is an error, not a skip."""
     if text is None:
