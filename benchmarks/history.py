@@ -10,8 +10,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
+from scipy.stats import gmean
 
 from benchmarks.files import replace_atomically, write_text_atomically
 from benchmarks.results import is_quick, machine_fingerprint, threads_of
@@ -38,8 +38,7 @@ def append_history(raw: dict[str, Any], path: Path, commit: str) -> pd.DataFrame
 def _run_median(bench: dict[str, Any]) -> float:
     """The run's typical time: geometric mean of its pass medians (the median for one pass),
     the same summary `sidebyside compare` judges."""
-    medians = bench.get("extra_info", {}).get("pass_medians") or [bench["stats"]["median"]]
-    return float(np.exp(np.mean(np.log(medians))))
+    return float(gmean(bench.get("extra_info", {}).get("pass_medians") or [bench["stats"]["median"]]))
 
 
 def trend_plot(history: pd.DataFrame, path: Path, pattern: str = "test_step[train-") -> Path:

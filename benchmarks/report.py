@@ -296,16 +296,16 @@ def header(raw: dict[str, Any], command: str) -> list[str]:
     ]
 
 
-def _beside(paths: list[Path], given: Path | None, name: str) -> dict[str, Any] | None:
-    """An optional JSON input: the path given, else ``name`` beside the first results file."""
+def _beside(paths: list[Path], given: Path | None, name: str, remake: str) -> dict[str, Any] | None:
+    """An optional JSON input: the path given, else ``name`` beside the first results file;
+    ``remake`` is the command that writes it again."""
     path = given or paths[0].parent / name
     if given is None and not path.exists():
         return None
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise ResultsError(f"{path}: cannot read it ({err}); write it again with "
-                           f"`sidebyside {name.removesuffix('.json')} --out DIR`") from None
+        raise ResultsError(f"{path}: cannot read it ({err}); write it again with `{remake}`") from None
 
 
 def build(paths: list[Path], out: Path, parity_path: Path | None = None,
@@ -313,8 +313,8 @@ def build(paths: list[Path], out: Path, parity_path: Path | None = None,
     """Write report.md, results.csv and PNGs into ``out`` via a temporary folder: a failure
     leaves ``out`` as it was."""
     frame, raws = load_frames(paths)
-    parity = _beside(paths, parity_path, "parity.json")
-    acc = _beside(paths, accuracy_path, "accuracy.json")
+    parity = _beside(paths, parity_path, "parity.json", "sidebyside parity --json PATH")
+    acc = _beside(paths, accuracy_path, "accuracy.json", "sidebyside accuracy --out DIR")
     steps = frame[frame.name.str.startswith("test_step")].copy()
     streams = frame[frame["stream"].notna()].copy()
     pipes = frame[frame.phase.isin(["pipeline", "pipeline+train"])].copy()

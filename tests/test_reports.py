@@ -132,3 +132,15 @@ def test_report_compares_pipeline_fed_training_with_the_step_alone(tmp_path):
     assert main(["report", str(results), "--out", str(tmp_path / "rep")]) == 0
     report = (tmp_path / "rep" / "report.md").read_text()
     assert "| workshop | torch-eager | cpu | 400 | 800 | 2.00x |" in report
+
+
+@pytest.mark.parametrize("name, remake", [("parity.json", "sidebyside parity --json PATH"),
+                                          ("accuracy.json", "sidebyside accuracy --out DIR")])
+def test_unreadable_parity_or_accuracy_beside_the_results_is_a_clear_error(tmp_path, capsys,
+                                                                           name, remake):
+    results = write(tmp_path / "r.json", standard_run())
+    (tmp_path / name).write_text("{truncated")
+    assert main(["report", str(results), "--out", str(tmp_path / "rep")]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / name) in err and remake in err
+    assert not (tmp_path / "rep").exists() or list((tmp_path / "rep").iterdir()) == []
