@@ -256,6 +256,9 @@ def claims(steps: pd.DataFrame, table: pd.DataFrame, streams: pd.DataFrame,
         gain = (pivot["cpu"] / pivot["cuda"]).dropna()
         out.append(f"- cuda vs cpu, same mode: speed-up from {gain.min():.1f}x to {gain.max():.1f}x "
                    f"(median {gain.median():.1f}x) over {len(gain)} cases.")
+    elif "cuda" in set(steps.device):
+        out.append("- Not measured: this run has cuda results but no cpu results to set them "
+                   "against (run with `--devices all`, or compare with a CPU report).")
     else:
         out.append("- Not measured: this run has no cuda results (no GPU on the machine, or "
                    "`--devices cpu`).")
