@@ -1,10 +1,12 @@
 """The matrix: forward, backward and train step per model x mode x device x batch."""
 
-from benchmarks.conftest import device_context, skip_unless_available
+import pytest
+
 from benchmarks.harness import run_case
+from benchmarks.plugin import device_context
 
 
+@pytest.mark.sidebyside("steps")
 def test_step(benchmark, case, settings, context):
-    skip_unless_available(case.mode, case.device)
     benchmark.group = f"{case.phase}-{case.model}-{case.device}-b{case.batch}"
     run_case(benchmark, case, settings, device_context(context, case.device))

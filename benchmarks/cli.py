@@ -109,8 +109,9 @@ def _record_history(results: Path, history: Path, out: Path) -> int:
 
 def _run_pass(args: argparse.Namespace, index: int, partial: Path) -> bool:
     """One pytest process over the matrix, writing ``partial``; True when it succeeded."""
-    command = [sys.executable, "-m", "pytest", str(Path(__file__).parent), "--benchmark-only",
-               "-v", "-p", "no:cacheprovider", f"--benchmark-json={partial}",
+    here = Path(__file__).parent
+    command = [sys.executable, "-m", "pytest", "-c", str(here / "run.ini"), f"--rootdir={here}",
+               str(here), "--benchmark-only", "-v", f"--benchmark-json={partial}",
                "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name",
                "--benchmark-save-data"]  # per-round times: the intervals downstream need them
     command += ["--quick"] if args.quick else []
@@ -170,6 +171,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"sidebyside run: error: {err}", file=sys.stderr)
         return 2
     args.passes = args.passes or (QUICK_PASSES if args.quick else DEFAULT_PASSES)
+    args.history = args.history or args.out / "history.csv"
     args.out.mkdir(parents=True, exist_ok=True)
     final = args.out / "benchmarks.json"
     if not _run_passes(args, final):
@@ -216,8 +218,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     try:
         threshold = parse_threshold(args.threshold)
+        history = args.history or args.current.parent / "history.csv"
         rows = load_and_compare(args.baseline, args.current, threshold,
-                                None if args.no_history else args.history)
+                                None if args.no_history else history)
     except (ResultsError, ValueError) as err:
         print(f"sidebyside compare: error: {err}", file=sys.stderr)
         return 2
@@ -354,9 +357,10 @@ def build_parser() -> argparse.ArgumentParser:
                           f"{accuracy_defaults.DEFAULT_TARGET * 100:.0f}%% with every selected mode, "
                           f"{accuracy_defaults.DEFAULT_SEEDS} seeds, about 2 minutes on 2 CPU cores; "
                           "--quick never does)")
-    run.add_argument("--history", type=Path, default=Path("reports/history.csv"), metavar="CSV",
-                     help="history file to append this run's medians to "
-                          "(default reports/history.csv; its trend plot goes beside it)")
+    run.add_argument("--history", type=Path, metavar="CSV",
+                     help="history file to append this run's medians to (default DIR/history.csv, "
+                          "inside --out; its trend plot goes beside it). The committed "
+                          "reports/history.csv grows only when named here")
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser(
@@ -392,11 +396,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="slowdowns smaller than this never fail (default 10%%)")
     compare.add_argument("--markdown", type=Path, metavar="PATH",
                          help="also write the table as markdown to PATH")
-    compare.add_argument("--history", type=Path, default=Path("reports/history.csv"), metavar="CSV",
+    compare.add_argument("--history", type=Path, metavar="CSV",
                          help="earlier runs (the CSV `sidebyside run` appends to) whose spread, for "
                               "the same machine and threads, is the run-to-run noise each ratio is "
                               f"judged against once a benchmark has {MIN_HISTORY_RUNS} such runs "
-                              "(default reports/history.csv, if present)")
+                              "(default: history.csv beside CURRENT.json, if present)")
     compare.add_argument("--no-history", action="store_true",
                          help="ignore the history: judge against pass or round noise only")
     compare.set_defaults(func=cmd_compare)

@@ -52,21 +52,6 @@ def configure_threads(intra: int) -> dict[str, int | None]:
     return out
 
 
-def compile_cache_state() -> str:
-    """What torch-compile's first_call_s means on this run. Inductor keeps compiled kernels
-    in an on-disk cache, so after the first run on a machine the first call is a cache load
-    (~0.2 s here) rather than a cold compile (7-13 s here). Turning the caches off made
-    later torch-compile train steps 2-5x slower and noisy in a full run, so they stay on."""
-    if not has("torch"):
-        return "torch not installed"
-    import torch._inductor.config
-
-    if torch._inductor.config.force_disable_caches or not torch._inductor.config.fx_graph_cache:
-        return "inductor caches off: torch-compile first_call_s is a cold compile"
-    return ("inductor on-disk caches on: torch-compile first_call_s is a cold compile only on "
-            "a machine's first run, a cache load after that")
-
-
 def _best_seconds(run: Callable[[], object], repeats: int) -> float:
     run()  # warm-up: allocation, kernel selection
     best = float("inf")
@@ -148,7 +133,27 @@ def rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
+def reset_peak_rss() -> bool:
+    """Reset this process's RSS high-water mark (Linux: /proc/self/clear_refs), so the next
+    peak_rss_mb() covers one case instead of everything the process ran before; False where
+    the kernel does not allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def peak_rss_mb() -> float:
-    """Process high-water mark (kilobytes on Linux, bytes on macOS)."""
+    """RSS high-water mark since the last reset_peak_rss() (VmHWM), else since the process
+    started (ru_maxrss: kilobytes on Linux, bytes on macOS)."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**10
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10

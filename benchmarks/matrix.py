@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from benchmarks.sources import DEFAULT_SOURCE, check_source
 from impls.base import DEVICES
 from impls.registry import MODES, check_device, check_mode
-from impls.spec import MODELS, get_model
+from impls.spec import MODELS, RECIPE, get_model
 
 PHASES = ("forward", "backward", "train")
 DEFAULT_BATCHES = (1, 16, 64, 256)
@@ -59,6 +59,12 @@ class Selection:
     batches: tuple[int, ...]
     quick: bool = False
     data: str = DEFAULT_SOURCE
+
+    def cold_compile_batch(self) -> int:
+        """The one batch size at which compiled modes also time a cold compile (an empty
+        compile cache): the recipe's batch when selected, else the largest. One per model x
+        phase bounds the cost (7-27 s per cold compile on 2 cores)."""
+        return RECIPE.batch if RECIPE.batch in self.batches else max(self.batches)
 
     def cases(self) -> list[Case]:
         return [Case(model, mode, device, phase, batch)

@@ -15,7 +15,8 @@ from pytest_benchmark.stats import Stats
 
 # extra_info rates derived from the median: rescaled when the pooled median replaces pass 1's
 RATES = ("images_per_s", "gflops", "mfu")
-FIRST_CALL_KEYS = ("first_call_s", "first_pass_s")
+FIRST_CALL_KEYS = ("first_call_s", "first_call_cold_s", "first_pass_s")
+LABEL_KEYS = ("first_call_cache", "first_call_cold_cache")  # "mixed" when the passes differ
 
 
 class PassMismatch(ValueError):
@@ -43,6 +44,7 @@ def _merge_one(passes: list[dict[str, Any]]) -> dict[str, Any]:
             pooled.update(duration)
     stats = pooled.as_dict()
     stats["data"] = pooled.data
+    stats["iterations"] = passes[0]["stats"].get("iterations", 1)  # part of the schema
     info = out["extra_info"]
     if info.get("images_per_s"):
         scale = out["stats"]["median"] / stats["median"]
@@ -56,6 +58,10 @@ def _merge_one(passes: list[dict[str, Any]]) -> dict[str, Any]:
         if key in info:
             info[f"{key}_passes"] = [b["extra_info"][key] for b in passes]
             info[key] = statistics.median(info[f"{key}_passes"])
+    for key in LABEL_KEYS:
+        if key in info:
+            labels = [b["extra_info"].get(key) for b in passes]
+            info[key] = labels[0] if len(set(labels)) == 1 else "mixed"
     info["rounds"] = sum(b["extra_info"].get("rounds", 0) for b in passes)
     out["stats"] = stats
     return out

@@ -89,24 +89,28 @@ def speedups(table: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
-def first_call(steps: pd.DataFrame, path: Path, batch: int = 64) -> Path:
-    part = steps[(steps.batch == batch) & (steps.phase == "train")]
+def first_call(rows: pd.DataFrame, path: Path, batch: int = 64) -> Path:
+    """Bars per model and first-call series (see report.first_call_rows), train phase."""
+    part = rows[(rows.batch == batch) & (rows.phase == "train")]
     if part.empty:
-        part = steps[steps.batch == steps.batch.max()]
-        batch = int(steps.batch.max())
-    pivot = part.pivot_table(index="model", columns="mode", values="first_call_s", aggfunc="first")
-    pivot = pivot[[m for m in MODES if m in pivot.columns]]
-    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+        batch = int(rows.batch.max())
+        part = rows[(rows.batch == batch) & (rows.phase == "train")]
+        part = part if not part.empty else rows[rows.batch == batch]
+    pivot = part.pivot_table(index="model", columns="series", values="seconds", aggfunc="first")
+    order = {m: i for i, m in enumerate(MODES)}
+    pivot = pivot[sorted(pivot.columns, key=lambda s: (order.get(s.split(" ")[0], 99), s))]
+    fig, ax = plt.subplots(figsize=(8.5, 3.8))
     width = 0.8 / max(len(pivot.columns), 1)
     x = np.arange(len(pivot.index))
-    for k, mode in enumerate(pivot.columns):
-        ax.bar(x + k * width, pivot[mode], width, label=mode, color=COLORS.get(mode))
+    for k, series in enumerate(pivot.columns):
+        ax.bar(x + k * width, pivot[series], width, label=series,
+               color=COLORS.get(series.split(" ")[0]), hatch="//" if "cold" in series else None,
+               alpha=0.6 if "warm" in series else 1.0)
     ax.set_xticks(x + width * (len(pivot.columns) - 1) / 2, pivot.index)
     ax.set_yscale("log")
     ax.set_ylabel("seconds (log)")
     ax.set_title(f"First call on a fresh instance (trace / compile + one step), train, batch {batch}\n"
-                 "torch-compile: a cold compile, or a load from inductor's disk cache "
-                 "(see compile_caches)", fontsize=9)
+                 "compiled modes labelled by what their compile cache did", fontsize=9)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.grid(True, axis="y", which="both", alpha=0.3)
     return _save(fig, path)

@@ -86,14 +86,43 @@ def phase_tables(steps: pd.DataFrame) -> list[str]:
     return out
 
 
+CACHE_LABELS = {"cold": "cold cache", "warm": "warm cache", "mixed": "mixed cache"}
+
+
+def first_call_rows(steps: pd.DataFrame) -> pd.DataFrame:
+    """One row per first-call measurement, with a series name that says what the compile
+    caches did, so a cache load never stands unlabelled beside a cold compile."""
+    def series(mode: str, cache) -> str:
+        return f"{mode} ({CACHE_LABELS[cache]})" if cache in CACHE_LABELS else mode
+
+    keys = ["model", "phase", "batch", "device"]
+    rows = steps[keys].assign(
+        series=[series(m, c) for m, c in zip(steps["mode"], steps.get("first_call_cache",
+                                                                        [None] * len(steps)),
+                                             strict=True)],
+        seconds=steps["first_call_s"])
+    if "first_call_cold_s" in steps:
+        cold = steps[steps["first_call_cold_s"].notna()]
+        rows = pd.concat([rows, cold[keys].assign(
+            series=cold["mode"] + " (cold: empty cache)", seconds=cold["first_call_cold_s"])])
+    return rows
+
+
 def first_call_table(steps: pd.DataFrame) -> list[str]:
-    modes = [m for m in MODES if m in set(steps["mode"])]
-    out = ["| model | phase | batch | device | " + " | ".join(modes) + " |",
-           "|---|---|---:|---|" + "---:|" * len(modes)]
-    for (model, phase, batch, device), rows in steps.groupby(["model", "phase", "batch", "device"]):
-        by_mode = rows.set_index("mode")
-        cells = [f"{by_mode.at[m, 'first_call_s']:.2f} s" if m in by_mode.index else "-" for m in modes]
+    rows = first_call_rows(steps)
+    order = {m: i for i, m in enumerate(MODES)}
+    columns = sorted(dict.fromkeys(rows.series), key=lambda s: (order.get(s.split(" ")[0], 99), s))
+    wide = rows.pivot_table(index=["model", "phase", "batch", "device"], columns="series",
+                            values="seconds", aggfunc="first")
+    out = ["| model | phase | batch | device | " + " | ".join(columns) + " |",
+           "|---|---|---:|---|" + "---:|" * len(columns)]
+    for (model, phase, batch, device), row in wide.iterrows():
+        cells = ["-" if pd.isna(row.get(c)) else f"{row[c]:.2f} s" for c in columns]
         out.append(f"| {model} | {phase} | {batch} | {device} | " + " | ".join(cells) + " |")
+    out += ["", "Cache labels come from the compile-cache hit / miss counters of that very call: "
+            "`warm cache` is a load of kernels compiled by an earlier run, `cold cache` a compile "
+            "from scratch. `cold: empty cache` is timed once per model x phase (at one batch) "
+            "with a new, empty cache, whatever this machine ran before."]
     return out
 
 
@@ -245,10 +274,11 @@ def claims(steps: pd.DataFrame, table: pd.DataFrame, streams: pd.DataFrame,
                    + ".")
     else:
         out.append("- End to end (time to accuracy): not measured in this run.")
-    first = steps[(steps.phase == "train")].groupby("mode")["first_call_s"].median()
+    first = first_call_rows(steps[steps.phase == "train"]).groupby("series")["seconds"].median()
     if not first.empty:
-        out += ["", "What tracing or compiling costs (median first call over the train cases): "
-                + "; ".join(f"{m} {first[m]:.2f} s" for m in MODES if m in first.index) + "."]
+        out += ["", "What tracing or compiling costs (median first call over the train cases, "
+                "labelled by what the compile cache did): "
+                + "; ".join(f"{s} {first[s]:.2f} s" for s in first.index) + "."]
     out += ["", '**"GPUs speed up forward and backward passes."**', ""]
     if {"cpu", "cuda"} <= set(steps.device):
         pivot = steps.pivot_table(index=["model", "mode", "phase", "batch"], columns="device",
@@ -293,7 +323,6 @@ def header(raw: dict[str, Any], command: str) -> list[str]:
         f"- Threads: intra-op {threads.get('torch_intra_op')} (torch) / {threads.get('tf_intra_op')} (TF), "
         f"inter-op {threads.get('inter_op')}",
         f"- fp32 GEMM peak (MFU denominator): {peak_text}",
-        f"- Compile caches: {info.get('compile_caches', 'not recorded')}",
         f"- Results from {raw.get('datetime', '?')}; report made "
         f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC at commit {git_commit()} by `{command}`",
     ]
@@ -332,7 +361,7 @@ def build(paths: list[Path], out: Path, parity_path: Path | None = None,
         if not table.empty:
             figures.append(plots.speedups(table, staging / "speedups.png"))
         if not steps.empty:
-            figures.append(plots.first_call(steps, staging / "first_call.png"))
+            figures.append(plots.first_call(first_call_rows(steps), staging / "first_call.png"))
         if acc is not None and acc["curves"]:
             figures.append(plots.accuracy_curves(pd.DataFrame(acc["curves"]), acc["target"],
                                                  staging / "accuracy.png"))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import numpy as np
@@ -93,6 +94,23 @@ class Mode(ABC):
     @abstractmethod
     def sync(self) -> None:
         """Block until all queued device work is finished."""
+
+    # How a first call relates to compile caches that outlive the process: "none" (nothing
+    # compiled, or compiled afresh in every process: tf.function traces, XLA without a
+    # persistent cache) or "on-disk" (torch.compile's inductor caches kernels across runs).
+    compile_cache: ClassVar[str] = "none"
+
+    @classmethod
+    @contextmanager
+    def empty_compile_cache(cls) -> Iterator[None]:
+        """While open, the mode's on-disk compile cache is a new, empty one, so a first call
+        is a cold compile whatever earlier runs on this machine left behind."""
+        yield
+
+    @classmethod
+    def compile_cache_hits(cls) -> dict[str, int]:
+        """Compile-cache hit / miss counters so far in this process (empty where none)."""
+        return {}
 
     def trace_count(self) -> int | None:
         """Graphs traced / compiled so far (retraces included); None for eager modes."""

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -127,6 +131,31 @@ class TorchCompile(TorchEager):
     name = "torch-compile"
     style = "compiled"
     variants = ("default", "dynamic")
+    compile_cache = "on-disk"
+    CACHE_DIRS = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")  # read at each compile
+
+    @classmethod
+    @contextmanager
+    def empty_compile_cache(cls) -> Iterator[None]:
+        saved = {name: os.environ.get(name) for name in cls.CACHE_DIRS}
+        folder = tempfile.mkdtemp(prefix="sidebyside-inductor-")
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = folder
+        os.environ["TRITON_CACHE_DIR"] = os.path.join(folder, "triton")
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            shutil.rmtree(folder, ignore_errors=True)
+
+    @classmethod
+    def compile_cache_hits(cls) -> dict[str, int]:
+        from torch._dynamo.utils import counters
+
+        return {key: int(value) for key, value in counters["inductor"].items() if "cache" in key}
 
     def _build(self, weights: Weights) -> None:
         # Dynamo caches compiled code per code object, shared by every instance, with a

@@ -11,12 +11,11 @@ MACHINE = {"cpu_model": "Test CPU", "cores": 2, "system": "Linux", "machine": "x
            "versions": {"python": "3.11", "torch": "2.14.1", "tensorflow-cpu": "2.21.0"},
            "gemm_peak": {"cpu": {"gflops": 100.0, "library": "numpy", "per_library_gflops":
                                  {"numpy": 100.0}, "method": "test"}},
-           "threads": {"requested_intra_op": 2, "torch_intra_op": 2, "tf_intra_op": 2, "inter_op": 1},
-           "compile_caches": "test"}
+           "threads": {"requested_intra_op": 2, "torch_intra_op": 2, "tf_intra_op": 2, "inter_op": 1}}
 
 
 def bench(mode: str, phase: str, batch: int, median_ms: float, model: str = "workshop",
-          seed: int = 0, rounds: int = 30) -> dict[str, Any]:
+          seed: int = 0, rounds: int = 30, **extra: Any) -> dict[str, Any]:
     """Rounds spread +-2% around the median, seeded; stats computed from them."""
     rng = np.random.default_rng(seed)
     data = median_ms / 1e3 * (1 + rng.uniform(-0.02, 0.02, rounds))
@@ -27,13 +26,13 @@ def bench(mode: str, phase: str, batch: int, median_ms: float, model: str = "wor
             "phase": phase, "batch": batch, "images_per_s": batch / np.median(data),
             "flops_per_call": 1e6 * batch, "gflops": 1e6 * batch / np.median(data) / 1e9,
             "mfu": 1e6 * batch / np.median(data) / 1e11, "first_call_s": 0.5,
-            "versions": MACHINE["versions"], "threads": MACHINE["threads"]}
+            "versions": MACHINE["versions"], "threads": MACHINE["threads"], **extra}
     return {"name": f"test_step[{phase}-{model}-{mode}-cpu-b{batch}]", "group": "g",
             "extra_info": info,
             "stats": {"min": float(data.min()), "max": float(data.max()), "mean": float(data.mean()),
                       "stddev": float(data.std(ddof=1)), "median": float(np.median(data)),
                       "iqr": float(q3 - q1), "q1": float(q1), "q3": float(q3), "rounds": rounds,
-                      "data": data.tolist()}}
+                      "data": data.tolist(), "iterations": 1}}
 
 
 def run(benches: list[dict[str, Any]]) -> dict[str, Any]:

@@ -65,3 +65,12 @@ def test_drift_between_passes_is_not_a_regression_but_a_real_one_is():
     assert row.mark == "+" and row.ratio == pytest.approx(2.0, rel=0.01)
     pooled = [Timings.single_pass(r["benchmarks"][0]["stats"]["data"]) for r in (base, drifted)]
     assert ratio_ci(pooled[1], pooled[0]).significant  # what the rounds-only interval says
+
+
+def test_merged_result_keeps_the_schema_and_labels_mixed_caches():
+    passes = passes_of([10.0, 12.0])
+    passes[0]["benchmarks"][0]["extra_info"]["first_call_cache"] = "cold"
+    passes[1]["benchmarks"][0]["extra_info"]["first_call_cache"] = "warm"
+    one = merge_passes(passes)["benchmarks"][0]
+    assert one["stats"]["iterations"] == 1  # `pytest-benchmark compare` reads it
+    assert one["extra_info"]["first_call_cache"] == "mixed"

@@ -144,3 +144,17 @@ def test_unreadable_parity_or_accuracy_beside_the_results_is_a_clear_error(tmp_p
     err = capsys.readouterr().err
     assert str(tmp_path / name) in err and remake in err
     assert not (tmp_path / "rep").exists() or list((tmp_path / "rep").iterdir()) == []
+
+
+def test_first_calls_are_labelled_by_what_the_compile_cache_did(tmp_path):
+    raw = standard_run()
+    raw["benchmarks"].append(bench("torch-compile", "train", 64, 60.0, first_call_s=0.3,
+                                   first_call_cache="warm", first_call_cold_s=9.0,
+                                   first_call_cold_cache="cold"))
+    assert main(["report", str(write(tmp_path / "r.json", raw)), "--out", str(tmp_path / "rep")]) == 0
+    report = (tmp_path / "rep" / "report.md").read_text()
+    header = next(t for t in report.splitlines() if t.startswith("| model | phase | batch | device |"))
+    assert "torch-compile (warm cache)" in header and "torch-compile (cold: empty cache)" in header
+    assert "| torch-compile |" not in header  # never an unlabelled cache load
+    row = next(t for t in report.splitlines() if t.startswith("| workshop | train | 64 | cpu |"))
+    assert "0.30 s" in row and "9.00 s" in row

@@ -36,6 +36,16 @@ def test_run_writes_benchmarks_parity_report_and_history(tmp_path):
     assert "## Parity" in (out / "report.md").read_text()
     assert len(history.read_text().splitlines()) == 1 + len(bench["benchmarks"])
     assert (history.parent / "history.png").exists()
+    assert all(b["stats"]["iterations"] == 1 for b in bench["benchmarks"])  # schema kept
+
+
+def test_history_defaults_to_the_output_folder_not_the_checkout(tmp_path):
+    before = (ROOT / "reports" / "history.csv").read_bytes()
+    out = tmp_path / "out"
+    run = sidebyside("run", *TINY, "--passes", "1", "--skip-parity", "--out", str(out))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert (out / "history.csv").exists() and (out / "history.png").exists()
+    assert (ROOT / "reports" / "history.csv").read_bytes() == before
 
 
 def test_bad_option_is_rejected_before_anything_runs(tmp_path):

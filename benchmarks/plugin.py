@@ -1,0 +1,227 @@
+"""The sidebyside pytest plugin: matrix options, parametrization and fixtures of the suite.
+
+Registered through the ``pytest11`` entry point (and ``-p benchmarks.plugin`` in the
+checkout's and `sidebyside run`'s configuration), so its options exist before pytest parses
+the command line, from any folder: ``pytest --benchmark-only --pyargs benchmarks --models
+examples``. It acts only on test functions marked ``sidebyside`` (the ``bench_*.py``
+modules); other test suites in the same environment see three options and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from fnmatch import fnmatch
+from pathlib import Path
+
+import pytest
+
+from benchmarks import machine
+from benchmarks.harness import DEFAULT_SETTINGS, QUICK_SETTINGS, Settings
+from benchmarks.matrix import MATRIX_HELP, Case, Selection, selection
+from impls.registry import MODES, mode_class, torch_gpu_present, unavailable_reason
+from impls.spec import RECIPE
+
+STREAM_MODELS = ("workshop",)  # overhead-bound: where tracing and shape handling show
+PIPELINE_MODELS = ("workshop",)  # where the input pipeline's share of an epoch is largest
+SELECTION = pytest.StashKey[Selection]()
+CONTEXT = pytest.StashKey[dict]()
+MARKER = "sidebyside"
+NOT_ENABLED = ("sidebyside benchmarks run only with --benchmark-only or --benchmark-enable "
+               "(--benchmark-disable runs each once, untimed); a plain pytest runs the tests")
+# pytest-benchmark's defaults, to tell the timing flags a user really set
+BENCHMARK_DEFAULTS = {"benchmark_min_rounds": 5, "benchmark_max_time": 1.0,
+                      "benchmark_min_time": 0.000005, "benchmark_calibration_precision": 10,
+                      "benchmark_warmup_iterations": 100000, "benchmark_precision": None}
+REFUSED = {  # pytest-benchmark timing flags that have no meaning here, and what to use
+    "benchmark_min_time": "--benchmark-min-time sizes the loops pytest-benchmark calibrates; "
+                          "sidebyside times one call per round (iterations=1, device sync inside): "
+                          "use --benchmark-max-time for the time spent per case",
+    "benchmark_calibration_precision": "--benchmark-calibration-precision tunes a calibration "
+                                       "sidebyside does not do (one call per round): use "
+                                       "--benchmark-min-rounds / --benchmark-max-time",
+    "benchmark_precision": "--benchmark-precision adds rounds until the mean's margin is small; "
+                           "one process's rounds miss the run-to-run drift that matters here: "
+                           "use `sidebyside run --passes N` (see README, Passes)",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("sidebyside", "sidebyside benchmark matrix")
+    for name, text in MATRIX_HELP.items():
+        group.addoption(f"--{name}", help=text, **({"type": int} if name == "threads" else {}))
+    group.addoption("--quick", action="store_true",
+                    help="the small CI matrix with fewer rounds and a 30-batch stream")
+    group.addoption("--reverse-order", action="store_true",
+                    help="run the cases last to first; `sidebyside run --passes` reverses every "
+                         "other pass so drift inside a run does not favour the cases run first")
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    """Collect this package's bench_*.py under any python_files setting (pytest's default
+    is test_*.py), unless pytest's own collector already takes the file."""
+    if file_path.parent != Path(__file__).parent or not fnmatch(file_path.name, "bench_*.py"):
+        return None
+    if parent.session.isinitpath(file_path) or any(
+            fnmatch(file_path.name, pattern) for pattern in parent.config.getini("python_files")):
+        return None
+    return pytest.Module.from_parent(parent, path=file_path)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{MARKER}(axes): a sidebyside benchmark, parametrized "
+                                       "over the matrix options (--models, --modes, ...)")
+    opt = config.getoption
+    threads = opt("--threads")
+    if threads is not None and threads < 1:
+        raise pytest.UsageError(f"--threads must be >= 1, got {threads}")
+    for name, why in REFUSED.items():
+        if _given(config, name):
+            raise pytest.UsageError(why)
+    devices = opt("--devices")
+    try:
+        config.stash[SELECTION] = selection(
+            opt("--models"), opt("--modes"), opt("--phases"), devices, opt("--batch-sizes"),
+            opt("--quick"), gpu_present=torch_gpu_present() if devices not in (None, "cpu") else False,
+            data=opt("--data"))
+        if _benchmarks_enabled(config):
+            from benchmarks.sources import load
+
+            load(config.stash[SELECTION].data)  # a missing or corrupt data set stops the run here
+    except ValueError as err:  # DataError included
+        raise pytest.UsageError(str(err)) from None
+
+
+def _given(config: pytest.Config, name: str) -> bool:
+    """Whether a pytest-benchmark flag differs from its default (it parses seconds to strings)."""
+    value, default = config.getoption(name, None), BENCHMARK_DEFAULTS[name]
+    if value is None or default is None:
+        return value is not None
+    return float(value) != float(default)
+
+
+def _benchmarks_enabled(config: pytest.Config) -> bool:
+    return any(config.getoption(name, False) for name in
+               ("benchmark_only", "benchmark_enable", "benchmark_disable"))
+
+
+def _axes(node) -> str | None:
+    """Which matrix a test function is parametrized over: the argument of its marker."""
+    marker = getattr(node, "definition", node).get_closest_marker(MARKER)
+    return None if marker is None else marker.args[0]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    axes = _axes(metafunc)
+    if axes is None:
+        return
+    chosen = metafunc.config.stash[SELECTION]
+    if axes == "steps":
+        cases = chosen.cases()
+        metafunc.parametrize("model,mode,device,phase,batch",
+                             [(c.model, c.mode, c.device, c.phase, c.batch) for c in cases],
+                             ids=[c.id for c in cases])
+    elif axes == "streams":
+        streams = [(kind, model, mode, variant, device)
+                   for model in chosen.models if model in STREAM_MODELS
+                   for mode in chosen.modes for variant in _variants(mode)
+                   for device in chosen.devices for kind in ("variable", "fixed")]
+        metafunc.parametrize("stream,model,mode,variant,device", streams,
+                             ids=["-".join(s) for s in streams])
+    elif axes == "pipelines":
+        first_mode = {MODES[mode][2]: mode for mode in reversed(chosen.modes)}
+        pipes = [(fw, mode, device) for fw, mode in sorted(first_mode.items())
+                 for device in chosen.devices]
+        metafunc.parametrize("framework,mode,device", pipes,
+                             ids=[f"{fw}-{d}-b{RECIPE.batch}" for fw, _, d in pipes])
+    elif axes == "pipeline-train":
+        fed = [(model, mode, device) for model in chosen.models if model in PIPELINE_MODELS
+               for mode in chosen.modes for device in chosen.devices]
+        metafunc.parametrize("model,mode,device", fed,
+                             ids=[f"{m}-{mode}-{d}-b{RECIPE.batch}" for m, mode, d in fed])
+    elif axes == "harness":  # a mode parameter too, so --benchmark-group-by=param:mode works
+        metafunc.parametrize("mode", ["harness-noop"], ids=["noop"])
+    else:
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: unknown sidebyside axes {axes!r}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not _benchmarks_enabled(config) and not config.getoption("benchmark_skip", False):
+        skip = pytest.mark.skip(reason=NOT_ENABLED)
+        for item in items:
+            if _axes(item) is not None:
+                item.add_marker(skip)
+    if config.getoption("--reverse-order"):
+        items.reverse()
+
+
+def _variants(mode: str) -> tuple[str, ...]:
+    try:
+        return mode_class(mode).variants
+    except ImportError:
+        return ("default",)  # framework missing: the case will skip with the reason
+
+
+def skip_unless_available(mode: str, device: str) -> None:
+    reason = unavailable_reason(mode, device)
+    if reason:
+        pytest.skip(f"{mode} on {device}: {reason}")
+
+
+@pytest.fixture(scope="session")
+def settings(pytestconfig: pytest.Config) -> Settings:
+    """The suite's timing settings, with pytest-benchmark's own timing flags honoured:
+    --benchmark-min-rounds, --benchmark-max-time (seconds of rounds per case) and, with
+    --benchmark-warmup=on, --benchmark-warmup-iterations (warm-up rounds of one call)."""
+    base = QUICK_SETTINGS if pytestconfig.stash[SELECTION].quick else DEFAULT_SETTINGS
+    changes: dict[str, float | int] = {}
+    if _given(pytestconfig, "benchmark_min_rounds"):
+        changes["min_rounds"] = pytestconfig.getoption("benchmark_min_rounds")
+        changes["max_rounds"] = max(base.max_rounds, changes["min_rounds"])
+    if _given(pytestconfig, "benchmark_max_time"):
+        changes["round_budget_s"] = float(pytestconfig.getoption("benchmark_max_time"))
+    if pytestconfig.getoption("benchmark_warmup", False) and _given(pytestconfig,
+                                                                    "benchmark_warmup_iterations"):
+        changes["warmup_rounds"] = pytestconfig.getoption("benchmark_warmup_iterations")
+    return replace(base, **changes)
+
+
+@pytest.fixture(scope="session")
+def context(pytestconfig: pytest.Config) -> dict:
+    """Once per run: threads configured for both frameworks, the GEMM peak measured."""
+    chosen = pytestconfig.stash[SELECTION]
+    threads = machine.configure_threads(pytestconfig.getoption("--threads") or machine.cpu_count())
+    peaks = {device: machine.gemm_peak(device) for device in chosen.devices}
+    ctx = {"threads": threads, "versions": machine.versions(), "peaks": peaks,
+           "data": chosen.data, "cold_compile_batch": chosen.cold_compile_batch()}
+    pytestconfig.stash[CONTEXT] = ctx
+    return ctx
+
+
+def device_context(context: dict, device: str) -> dict:
+    return {**context, "peak": context["peaks"][device]}
+
+
+@pytest.fixture
+def case(model: str, mode: str, device: str, phase: str, batch: int) -> Case:
+    """The step case the separate parameters name; skipped when its mode cannot run here."""
+    skip_unless_available(mode, device)
+    return Case(model, mode, device, phase, batch)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    ctx = config.stash.get(CONTEXT, None)
+    chosen = config.stash.get(SELECTION, None)
+    if chosen is None:
+        return
+    machine_info["cpu_model"] = machine.cpu_model()
+    machine_info["cores"] = machine.cpu_count()
+    machine_info["versions"] = machine.versions()
+    machine_info["matrix"] = {"quick": chosen.quick, "models": chosen.models, "modes": chosen.modes,
+                              "phases": chosen.phases, "devices": chosen.devices,
+                              "batches": chosen.batches, "data": chosen.data}
+    if ctx is None:
+        machine_info["gemm_peak"] = "not measured: no benchmark ran"
+        return
+    machine_info["threads"] = ctx["threads"]
+    machine_info["gemm_peak"] = ctx["peaks"]
