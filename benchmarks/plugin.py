@@ -18,6 +18,7 @@ import pytest
 from benchmarks import machine
 from benchmarks.harness import DEFAULT_SETTINGS, QUICK_SETTINGS, Settings
 from benchmarks.matrix import MATRIX_HELP, Case, Selection, selection
+from impls.precision import slow_reason, unsupported_reason
 from impls.registry import MODES, mode_class, torch_gpu_present, unavailable_reason
 from impls.spec import RECIPE
 
@@ -82,7 +83,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SELECTION] = selection(
             opt("--models"), opt("--modes"), opt("--phases"), devices, opt("--batch-sizes"),
             opt("--quick"), gpu_present=torch_gpu_present() if devices not in (None, "cpu") else False,
-            data=opt("--data"))
+            data=opt("--data"), precisions=opt("--precisions"), layouts=opt("--layouts"))
         if _benchmarks_enabled(config):
             from benchmarks.sources import load
 
@@ -117,9 +118,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     chosen = metafunc.config.stash[SELECTION]
     if axes == "steps":
         cases = chosen.cases()
-        metafunc.parametrize("model,mode,device,phase,batch",
-                             [(c.model, c.mode, c.device, c.phase, c.batch) for c in cases],
-                             ids=[c.id for c in cases])
+        metafunc.parametrize("model,mode,device,phase,batch,precision,layout",
+                             [(c.model, c.mode, c.device, c.phase, c.batch, c.precision, c.layout)
+                              for c in cases], ids=[c.id for c in cases])
     elif axes == "streams":
         streams = [(kind, model, mode, variant, device)
                    for model in chosen.models if model in STREAM_MODELS
@@ -161,10 +162,11 @@ def _variants(mode: str) -> tuple[str, ...]:
         return ("default",)  # framework missing: the case will skip with the reason
 
 
-def skip_unless_available(mode: str, device: str) -> None:
-    reason = unavailable_reason(mode, device)
+def skip_unless_available(mode: str, device: str, precision: str = "fp32",
+                          layout: str = "default", timing: bool = False) -> None:
+    reason = unavailable_reason(mode, device, precision, layout, timing)
     if reason:
-        pytest.skip(f"{mode} on {device}: {reason}")
+        pytest.skip(f"{mode} {precision} {layout} on {device}: {reason}")
 
 
 @pytest.fixture(scope="session")
@@ -190,7 +192,12 @@ def context(pytestconfig: pytest.Config) -> dict:
     """Once per run: threads configured for both frameworks, the GEMM peak measured."""
     chosen = pytestconfig.stash[SELECTION]
     threads = machine.configure_threads(pytestconfig.getoption("--threads") or machine.cpu_count())
-    peaks = {device: machine.gemm_peak(device) for device in chosen.devices}
+    intra = threads["requested_intra_op"]
+    peaks = {device: {p: (f"not measured: {why}" if (why := unsupported_reason(p, device)
+                                                      or slow_reason(p, device))
+                          else machine.gemm_peak(device, p, intra))
+                      for p in dict.fromkeys(("fp32", *chosen.precisions))}
+             for device in chosen.devices}
     ctx = {"threads": threads, "versions": machine.versions(), "peaks": peaks,
            "data": chosen.data, "cold_compile_batch": chosen.cold_compile_batch()}
     pytestconfig.stash[CONTEXT] = ctx
@@ -202,10 +209,12 @@ def device_context(context: dict, device: str) -> dict:
 
 
 @pytest.fixture
-def case(model: str, mode: str, device: str, phase: str, batch: int) -> Case:
-    """The step case the separate parameters name; skipped when its mode cannot run here."""
-    skip_unless_available(mode, device)
-    return Case(model, mode, device, phase, batch)
+def case(model: str, mode: str, device: str, phase: str, batch: int, precision: str,
+         layout: str) -> Case:
+    """The step case the separate parameters name; skipped when it cannot run here, or when
+    its precision would only be emulated on this device (timing that measures nothing)."""
+    skip_unless_available(mode, device, precision, layout, timing=True)
+    return Case(model, mode, device, phase, batch, precision, layout)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -224,4 +233,5 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         machine_info["gemm_peak"] = "not measured: no benchmark ran"
         return
     machine_info["threads"] = ctx["threads"]
-    machine_info["gemm_peak"] = ctx["peaks"]
+    machine_info["gemm_peak"] = {device: peaks["fp32"] for device, peaks in ctx["peaks"].items()}
+    machine_info["gemm_peaks"] = ctx["peaks"]  # per device and compute precision

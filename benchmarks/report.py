@@ -12,10 +12,10 @@ from typing import Any
 
 import pandas as pd
 
-from benchmarks import plots
+from benchmarks import best, plots
 from benchmarks.matrix import PHASES
 from benchmarks.results import ResultsError, load_frames, machine_fingerprint
-from benchmarks.stats import BETWEEN_PASSES, WITHIN_RUN, Ratio, ratio_ci, speedup_verdict
+from benchmarks.stats import BETWEEN_PASSES, WITHIN_RUN, speedup_verdict, timing_ratio
 from impls.registry import MODES
 
 # (candidate, baseline, what the pair separates)
@@ -45,12 +45,8 @@ def speedup_table(steps: pd.DataFrame) -> pd.DataFrame:
             by_mode = part.set_index("mode")
             if cand not in by_mode.index or base not in by_mode.index:
                 continue
-            a, b = by_mode.at[cand, "timings"], by_mode.at[base, "timings"]
-            if a is None or b is None:
-                ratio = Ratio(by_mode.at[cand, "median_s"] / by_mode.at[base, "median_s"],
-                              float("nan"), float("nan"))
-            else:
-                ratio = ratio_ci(a, b)
+            ratio = timing_ratio(by_mode.at[cand, "timings"], by_mode.at[base, "timings"],
+                                 by_mode.at[cand, "median_s"], by_mode.at[base, "median_s"])
             rows.append({"comparison": f"{cand} vs {base}", "model": model, "phase": phase,
                          "batch": int(batch), "device": device, "speedup": 1 / ratio.value,
                          "low": 1 / ratio.high, "high": 1 / ratio.low, "interval": ratio.method,
@@ -74,7 +70,8 @@ def phase_tables(steps: pd.DataFrame) -> list[str]:
                 continue
             modes = [m for m in MODES if m in set(part["mode"])]
             out += [f"### {phase} · {device}", "",
-                    "Cells: median step time (IQR) · images/s · MFU.", "",
+                    "Cells: median step time (IQR) · images/s · MFU (fraction of the best measured GEMM).",
+                    "",
                     "| model | batch | " + " | ".join(modes) + " |",
                     "|---|---:|" + "---:|" * len(modes)]
             for (model, batch), rows in part.groupby(["model", "batch"], sort=False):
@@ -92,14 +89,17 @@ CACHE_LABELS = {"cold": "cold cache", "warm": "warm cache", "mixed": "mixed cach
 def first_call_rows(steps: pd.DataFrame) -> pd.DataFrame:
     """One row per first-call measurement, with a series name that says what the compile
     caches did, so a cache load never stands unlabelled beside a cold compile."""
-    def series(mode: str, cache) -> str:
-        return f"{mode} ({CACHE_LABELS[cache]})" if cache in CACHE_LABELS else mode
+    def series(mode: str, style, cache) -> str:
+        if cache in CACHE_LABELS:
+            return f"{mode} ({CACHE_LABELS[cache]})"
+        # results from before the label existed: a compiled mode's first call may be either
+        return f"{mode} (cache not recorded)" if style == "compiled" and pd.isna(cache) else mode
 
     keys = ["model", "phase", "batch", "device"]
+    caches = steps["first_call_cache"] if "first_call_cache" in steps else [None] * len(steps)
     rows = steps[keys].assign(
-        series=[series(m, c) for m, c in zip(steps["mode"], steps.get("first_call_cache",
-                                                                        [None] * len(steps)),
-                                             strict=True)],
+        series=[series(m, st, c) for m, st, c in zip(steps["mode"], steps["style"], caches,
+                                                     strict=True)],
         seconds=steps["first_call_s"])
     if "first_call_cold_s" in steps:
         cold = steps[steps["first_call_cold_s"].notna()]
@@ -230,8 +230,10 @@ def parity_lines(parity: dict[str, Any] | None) -> list[str]:
     checks = pd.DataFrame(parity["checks"])
     vs_oracle = checks[checks.reference == "oracle"].copy()
     vs_oracle["kind"] = vs_oracle.quantity.str.split(":").str[0]
+    config = f"{parity.get('precision', 'fp32')}, layout {parity.get('layout', 'default')}"
     out = [f"Against the float64 oracle (batch {parity['batch']}, {parity['steps']} SGD steps, "
-           f"{parity['device']}); {'all checks passed' if parity['passed'] else 'SOME CHECKS FAILED'}.",
+           f"{parity['device']}, {config}); "
+           f"{'all checks passed' if parity['passed'] else 'SOME CHECKS FAILED'}.",
            "", "| model | mode | logits max_rel | worst grad max_rel | worst drift rel_l2 | "
            f"loss-curve max_abs (first {parity['tolerances'].get('loss_curve_steps', 'all')} "
            "steps) |", "|---|---|---:|---:|---:|---:|"]
@@ -257,7 +259,8 @@ def _wins(part: pd.DataFrame) -> str:
 
 
 def claims(steps: pd.DataFrame, table: pd.DataFrame, streams: pd.DataFrame,
-           acc: dict[str, Any] | None = None) -> list[str]:
+           acc: dict[str, Any] | None = None, tuned: pd.DataFrame | None = None,
+           parities: list[dict[str, Any]] | None = None) -> list[str]:
     out = ['**"TensorFlow is faster at run time because the graph is built before running."**', ""]
     for cand, base, meaning in COMPARISONS:
         part = table[table.comparison == f"{cand} vs {base}"]
@@ -265,6 +268,7 @@ def claims(steps: pd.DataFrame, table: pd.DataFrame, streams: pd.DataFrame,
             out.append(f"- {cand} vs {base}: not measured in this run.")
         else:
             out.append(f"- {cand} vs {base} ({meaning}): {cand} {_wins(part)}")
+    out.append(best.claim_line(steps if tuned is None else tuned, parities or []))
     reached = [r for r in (acc or {}).get("summary", []) if r["reached"]]
     if reached:
         ranked = sorted(reached, key=lambda r: r["median_s"])
@@ -307,9 +311,15 @@ def claims(steps: pd.DataFrame, table: pd.DataFrame, streams: pd.DataFrame,
 def header(raw: dict[str, Any], command: str) -> list[str]:
     info = raw.get("machine_info", {})
     versions = info.get("versions", {})
-    peak = info.get("gemm_peak", {})
-    peak_text = "; ".join(f"{dev}: {p['gflops']:.0f} GFLOP/s ({p['library']}; {p['method']})"
-                          for dev, p in peak.items()) if isinstance(peak, dict) else str(peak)
+    peaks = info.get("gemm_peaks") or {dev: {"fp32": p} for dev, p in
+                                         (info.get("gemm_peak") or {}).items()
+                                         if isinstance(info.get("gemm_peak"), dict)}
+    peak_text = "; ".join(f"{dev} {prec}: {p['gflops']:.0f} GFLOP/s ({p['library']})"
+                          if isinstance(p, dict) else f"{dev} {prec}: {p}"
+                          for dev, by in peaks.items() for prec, p in by.items()) or str(
+        info.get("gemm_peak", "not recorded"))
+    method = next((p.get("method") for by in peaks.values() for p in by.values()
+                   if isinstance(p, dict)), None)
     threads = info.get("threads", {})
     gpu = next((b["extra_info"].get("gpu_name") for b in raw["benchmarks"]
                 if b.get("extra_info", {}).get("gpu_name")), None)
@@ -322,7 +332,8 @@ def header(raw: dict[str, Any], command: str) -> list[str]:
         f"CUDA {versions.get('cuda')}, cuDNN {versions.get('cudnn')}, numpy {versions.get('numpy')}",
         f"- Threads: intra-op {threads.get('torch_intra_op')} (torch) / {threads.get('tf_intra_op')} (TF), "
         f"inter-op {threads.get('inter_op')}",
-        f"- fp32 GEMM peak (MFU denominator): {peak_text}",
+        f"- Best measured GEMM per compute precision (MFU = fraction of it, at the case's own "
+        f"precision): {peak_text}" + (f"; {method}" if method else ""),
         f"- Results from {raw.get('datetime', '?')}; report made "
         f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC at commit {git_commit()} by `{command}`",
     ]
@@ -345,9 +356,14 @@ def build(paths: list[Path], out: Path, parity_path: Path | None = None,
     """Write report.md, results.csv and PNGs into ``out`` via a temporary folder: a failure
     leaves ``out`` as it was."""
     frame, raws = load_frames(paths)
-    parity = _beside(paths, parity_path, "parity.json", "sidebyside parity --json PATH")
+    parities = [_beside(paths, path, path.name, "sidebyside parity --json PATH")
+                for path in ([parity_path] if parity_path else
+                             sorted(paths[0].parent.glob("parity*.json")))]
     acc = _beside(paths, accuracy_path, "accuracy.json", "sidebyside accuracy --out DIR")
-    steps = frame[frame.name.str.startswith("test_step")].copy()
+    tuned = best.with_config(frame[frame.name.str.startswith("test_step")])
+    # the tables, speed-ups and figures compare modes at fp32 / default; tuned configurations
+    # have their own section
+    steps = tuned[(tuned.precision == "fp32") & (tuned.layout == "default")].copy()
     streams = frame[frame["stream"].notna()].copy()
     pipes = frame[frame.phase.isin(["pipeline", "pipeline+train"])].copy()
     table = speedup_table(steps)
@@ -366,14 +382,18 @@ def build(paths: list[Path], out: Path, parity_path: Path | None = None,
             figures.append(plots.accuracy_curves(pd.DataFrame(acc["curves"]), acc["target"],
                                                  staging / "accuracy.png"))
         lines = ["# sidebyside report", "", *header(raws[0], command), "",
-                 "## The workshop's claims, checked", "", *claims(steps, table, streams, acc), "",
+                 "## The workshop's claims, checked", "",
+                 *claims(steps, table, streams, acc, tuned, parities), "",
                  "## Step times", "", *phase_tables(steps),
                  "## First call (trace / compile + one step, fresh instance)", "",
                  *first_call_table(steps), "", "## Speed-ups", "", *speedup_lines(table),
+                 "## Each framework at its best", "", *best.lines(tuned, parities), "",
                  "## Variable-size inputs", "", *stream_lines(streams), "",
                  "## Input pipelines", "", *pipeline_lines(pipes, steps), "",
                  "## Time to accuracy", "", *accuracy_lines(acc), "",
-                 "## Parity", "", *parity_lines(parity), "", "## Figures", ""]
+                 "## Parity", "", *[line for parity in parities or [None]
+                                     for line in [*parity_lines(parity), ""]],
+                 "## Figures", ""]
         lines += [f"![{f.stem}]({f.name})" for f in figures]
         (staging / "report.md").write_text("\n".join(lines) + "\n")
         frame.drop(columns=["timings"]).to_csv(staging / "results.csv", index=False)

@@ -13,7 +13,8 @@ from benchmarks.stats import Timings
 
 STAT_COLUMNS = ("min", "median", "mean", "stddev", "iqr", "q1", "q3", "rounds")
 # extra_info fields that become CSV columns as they are (nested dicts are flattened below)
-INFO_COLUMNS = ("model", "mode", "framework", "style", "variant", "device", "gpu_name", "phase",
+INFO_COLUMNS = ("model", "mode", "framework", "style", "variant", "precision", "layout", "device",
+                "gpu_name", "phase",
                 "batch", "dropout", "data", "images_per_s", "flops_per_call", "gflops", "mfu",
                 "first_call_s", "first_call_cache", "first_call_cold_s", "first_call_cold_cache",
                 "traces", "rounds_planned", "warmup_rounds", "rss_growth_mb", "peak_rss_mb",

@@ -107,6 +107,15 @@ def ratio_ci(a: Timings, b: Timings, seed: int = 0) -> Ratio:
     return rounds_ratio_ci(a.rounds, b.rounds, seed)
 
 
+def timing_ratio(a: Timings | None, b: Timings | None, a_median: float,
+                 b_median: float) -> Ratio:
+    """time(a) / time(b) with a 95% interval, or the bare ratio of the medians (no interval)
+    when either side has no per-round data."""
+    if a is None or b is None:
+        return Ratio(a_median / b_median, float("nan"), float("nan"))
+    return ratio_ci(a, b)
+
+
 def speedup_verdict(ratio: Ratio) -> str:
     """For ratio = time(candidate) / time(baseline): faster, slower or no significant difference."""
     if not np.isfinite(ratio.low):

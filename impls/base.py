@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from impls.precision import check_layout, check_precision, unsupported_reason
 from impls.spec import RECIPE, ModelSpec, Recipe
 from impls.weights import Weights, init_weights
 
@@ -47,16 +48,32 @@ class Mode(ABC):
     style: ClassVar[str]  # "eager", "graph" or "compiled"
     variants: ClassVar[tuple[str, ...]] = ("default",)  # compile options, for shape studies
 
+    layouts: ClassVar[tuple[str, ...]] = ("default",)  # memory formats the framework offers
+    native_layout: ClassVar[str]  # what "default" means: "NCHW" (torch) or "NHWC" (TensorFlow)
+
     def __init__(self, spec: ModelSpec, device: str = "cpu", seed: int = 0,
-                 dropout: bool = True, recipe: Recipe = RECIPE, variant: str = "default"):
+                 dropout: bool = True, recipe: Recipe = RECIPE, variant: str = "default",
+                 precision: str = "fp32", layout: str = "default"):
         if device not in DEVICES:
             raise ValueError(f"unknown device {device!r}; choose from: {', '.join(DEVICES)}")
         if variant not in self.variants:
             raise ValueError(f"{self.name} has no variant {variant!r}; choose from: "
                              f"{', '.join(self.variants)}")
+        reason = unsupported_reason(check_precision(precision), device) or self.layout_reason(
+            check_layout(layout))
+        if reason:
+            raise ValueError(f"{self.name}: {reason}")
         self.spec, self.device, self.seed, self.dropout, self.recipe, self.variant = (
             spec, device, seed, dropout, recipe, variant)
+        self.precision, self.layout = precision, layout
         self._build(init_weights(spec, seed))
+
+    @classmethod
+    def layout_reason(cls, layout: str) -> str | None:
+        """Why this mode has no ``layout``, or None."""
+        if layout in cls.layouts:
+            return None
+        return f"{cls.framework} has no {layout} variant: it always runs {cls.native_layout}"
 
     @abstractmethod
     def _build(self, weights: Weights) -> None:

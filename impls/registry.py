@@ -9,6 +9,13 @@ import sys
 from functools import cache
 
 from impls.base import DEVICES, Mode
+from impls.precision import (
+    check_choice,
+    check_layout,
+    check_precision,
+    slow_reason,
+    unsupported_reason,
+)
 
 # mode -> (module, class, framework package)
 MODES: dict[str, tuple[str, str, str]] = {
@@ -21,15 +28,11 @@ MODES: dict[str, tuple[str, str, str]] = {
 
 
 def check_mode(name: str) -> str:
-    if name not in MODES:
-        raise ValueError(f"unknown mode {name!r}; choose from: {', '.join(MODES)}")
-    return name
+    return check_choice(name, MODES, "mode")
 
 
 def check_device(name: str) -> str:
-    if name not in DEVICES:
-        raise ValueError(f"unknown device {name!r}; choose from: {', '.join(DEVICES)}")
-    return name
+    return check_choice(name, DEVICES, "device")
 
 
 @cache
@@ -46,10 +49,27 @@ def torch_gpu_present() -> bool:
     return importlib.util.find_spec("torch") is not None and _has_gpu("torch")
 
 
-def unavailable_reason(mode: str, device: str) -> str | None:
-    """Why ``mode`` cannot run on ``device`` here, or None when it can."""
+# Memory formats per framework, known without importing it (torch: NCHW or channels_last;
+# TensorFlow: NHWC only); each mode class's ``layouts`` says the same.
+FRAMEWORK_LAYOUTS = {"torch": ("default", "channels_last"), "tensorflow": ("default",)}
+
+
+def layouts_of(mode: str) -> tuple[str, ...]:
+    return FRAMEWORK_LAYOUTS[MODES[check_mode(mode)][2]]
+
+
+def unavailable_reason(mode: str, device: str, precision: str = "fp32",
+                       layout: str = "default", timing: bool = False) -> str | None:
+    """Why ``mode`` cannot run on ``device`` in that configuration here, or None when it can.
+    ``timing``: also refuse a precision the device would only emulate (fine for parity)."""
     framework = MODES[check_mode(mode)][2]
     check_device(device)
+    reason = unsupported_reason(check_precision(precision), device) or (
+        slow_reason(precision, device) if timing else None)
+    if reason:
+        return reason
+    if layout not in layouts_of(mode):
+        return f"{framework} has no {check_layout(layout)} layout (it runs NHWC always)"
     if importlib.util.find_spec(framework) is None:
         extra = "pip install 'sidebyside[cpu]'" if framework == "tensorflow" else "pip install torch"
         return f"{framework} is not installed ({extra})"

@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from impls.base import Mode
+from impls.precision import layer_dtype
 from impls.spec import Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, ReLU
 from impls.weights import Weights, from_tf_layout, to_tf_layout
 
@@ -44,23 +45,55 @@ def sgd_momentum_update(params: list[tf.Variable], velocity: list[tf.Variable],
         p.assign_sub(lr * v)
 
 
+LOW_DTYPES = {"bf16": tf.bfloat16, "fp16": tf.float16}
+# torch.amp.GradScaler's defaults, mirrored so fp16 training matches step for step
+SCALE_INIT, SCALE_GROWTH, SCALE_BACKOFF, SCALE_INTERVAL = 2.0**16, 2.0, 0.5, 2000
+
+
+class LossScale:
+    """Dynamic loss scaling as torch.amp.GradScaler does it: gradients are unscaled; a step
+    whose gradients overflowed is skipped and halves the scale; 2000 clean steps double it."""
+
+    def __init__(self) -> None:
+        self.scale = tf.Variable(SCALE_INIT, trainable=False)
+        self.clean_steps = tf.Variable(0, trainable=False)
+
+    def apply(self, grads: list[tf.Tensor], update: Callable[[], None]) -> None:
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+
+        def step() -> None:
+            update()
+            grown = self.clean_steps + 1 >= SCALE_INTERVAL
+            self.scale.assign(tf.where(grown, self.scale * SCALE_GROWTH, self.scale))
+            self.clean_steps.assign(tf.where(grown, 0, self.clean_steps + 1))
+
+        def skip() -> None:
+            self.scale.assign(self.scale * SCALE_BACKOFF)
+            self.clean_steps.assign(0)
+
+        tf.cond(finite, step, skip)
+
+
 class TFEager(Mode):
     name = "tf-eager"
     framework = "tensorflow"
     style = "eager"
+    native_layout = "NHWC"
 
     def _compile(self, fn: Callable) -> Callable:
         return fn
 
     def _build(self, weights: Weights) -> None:
-        if self.device == "cuda":
-            tf.config.experimental.enable_tensor_float_32_execution(False)  # strict fp32, as torch
+        if self.device == "cuda":  # TF32 only when asked for, as in torch
+            tf.config.experimental.enable_tensor_float_32_execution(self.precision == "tf32")
         self._dev = tf_device_name(self.device)
+        self._low = LOW_DTYPES.get(self.precision)
         tf_weights = to_tf_layout(self.spec, weights)
         with tf.device(self._dev):
             self.params = {n: tf.Variable(w, name=n) for n, w in tf_weights.items()}
             self.velocity = {n: tf.Variable(tf.zeros_like(w)) for n, w in tf_weights.items()}
             self.rng = tf.random.Generator.from_seed(self.seed)
+            self.loss_scale = LossScale() if self.precision == "fp16" else None
         self._vars = list(self.params.values())
         self._predict = self._compile(self._predict_eager)
         self._grads = self._compile(self._grads_eager)
@@ -70,6 +103,9 @@ class TFEager(Mode):
         for name, w in to_tf_layout(self.spec, weights).items():
             self.params[name].assign(w)
             self.velocity[name].assign(tf.zeros_like(w))
+        if self.loss_scale is not None:
+            self.loss_scale.scale.assign(SCALE_INIT)
+            self.loss_scale.clean_steps.assign(0)
 
     def export_weights(self) -> Weights:
         return from_tf_layout(self.spec, {n: v.numpy() for n, v in self.params.items()})
@@ -79,14 +115,21 @@ class TFEager(Mode):
             return (tf.identity(np.ascontiguousarray(images.transpose(0, 2, 3, 1))),
                     tf.identity(labels))
 
+    def _param(self, name: str, dtype: tf.DType) -> tf.Tensor:
+        value = self.params[name]
+        return value if dtype == tf.float32 else tf.cast(value, dtype)
+
     def _net(self, x: tf.Tensor, train: bool) -> tf.Tensor:
         for layer in self.spec.layers:
+            compute = layer_dtype(layer, self.precision)  # impls.precision's table
+            if compute != "input":
+                x = tf.cast(x, self._low if compute == "low" else tf.float32)
             if isinstance(layer, Conv2d):
-                x = tf.nn.conv2d(x, self.params[f"{layer.name}.weight"], 1, "VALID")
-                x = tf.nn.bias_add(x, self.params[f"{layer.name}.bias"])
+                x = tf.nn.conv2d(x, self._param(f"{layer.name}.weight", x.dtype), 1, "VALID")
+                x = tf.nn.bias_add(x, self._param(f"{layer.name}.bias", x.dtype))
             elif isinstance(layer, Linear):
-                x = tf.matmul(x, self.params[f"{layer.name}.weight"])
-                x = tf.nn.bias_add(x, self.params[f"{layer.name}.bias"])
+                x = tf.matmul(x, self._param(f"{layer.name}.weight", x.dtype))
+                x = tf.nn.bias_add(x, self._param(f"{layer.name}.bias", x.dtype))
             elif isinstance(layer, MaxPool2d):
                 x = tf.nn.max_pool2d(x, layer.kernel, layer.kernel, "VALID")
             elif isinstance(layer, ReLU):
@@ -110,14 +153,26 @@ class TFEager(Mode):
         return self._net(x, False)
 
     def _grads_eager(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        """Gradients of the mean loss, unscaled (fp16's loss scale is taken out here)."""
         with tf.GradientTape() as tape:
             loss = self._loss_fn(x, y)
-        return loss, tape.gradient(loss, self._vars)
+            scaled = loss if self.loss_scale is None else loss * self.loss_scale.scale
+        grads = tape.gradient(scaled, self._vars)
+        if self.loss_scale is not None:
+            grads = [g * (1.0 / self.loss_scale.scale) for g in grads]
+        return loss, grads
 
     def _train_eager(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         loss, grads = self._grads_eager(x, y)
-        sgd_momentum_update(self._vars, list(self.velocity.values()), grads,
-                            self.recipe.lr, self.recipe.momentum)
+
+        def update() -> None:
+            sgd_momentum_update(self._vars, list(self.velocity.values()), grads,
+                                self.recipe.lr, self.recipe.momentum)
+
+        if self.loss_scale is None:
+            update()
+        else:
+            self.loss_scale.apply(grads, update)
         return loss
 
     def forward(self, batch: Any) -> tf.Tensor:

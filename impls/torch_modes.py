@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from impls.base import Mode
+from impls.precision import layer_dtype
 from impls.spec import Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, ModelSpec, ReLU
 from impls.weights import Weights, validate_weights
 
@@ -23,9 +24,9 @@ from impls.weights import Weights, validate_weights
 class SpecNet(nn.Module):
     """An nn.Module that walks the spec; parameter names are the canonical ones."""
 
-    def __init__(self, spec: ModelSpec, dropout: bool):
+    def __init__(self, spec: ModelSpec, dropout: bool, precision: str = "fp32"):
         super().__init__()
-        self.spec, self.use_dropout = spec, dropout
+        self.spec, self.use_dropout, self.precision = spec, dropout, precision
         for layer in spec.layers:
             if isinstance(layer, Conv2d):
                 self.add_module(layer.name, nn.Conv2d(layer.cin, layer.cout, layer.kernel))
@@ -34,8 +35,10 @@ class SpecNet(nn.Module):
 
     def forward(self, x: torch.Tensor, train: bool) -> torch.Tensor:
         for layer in self.spec.layers:
+            if layer_dtype(layer, self.precision) == "fp32":
+                x = x.float()  # autocast does this for log-softmax on cuda, not on cpu
             if isinstance(layer, (Conv2d, Linear)):
-                x = getattr(self, layer.name)(x)
+                x = getattr(self, layer.name)(x)  # autocast computes these in the low dtype
             elif isinstance(layer, MaxPool2d):
                 x = F.max_pool2d(x, layer.kernel)
             elif isinstance(layer, ReLU):
@@ -50,25 +53,38 @@ class SpecNet(nn.Module):
         return x
 
 
+LOW_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 class TorchEager(Mode):
     name = "torch-eager"
     framework = "torch"
     style = "eager"
+    layouts = ("default", "channels_last")
+    native_layout = "NCHW"
 
     def _compile(self, fn: Callable) -> Callable:
         return fn
 
     def _build(self, weights: Weights) -> None:
         if self.device == "cuda":
-            # Strict fp32 on both frameworks: TF32 would make GPU parity and FLOP rates
-            # incomparable with TF's fp32 path.
-            torch.backends.cuda.matmul.allow_tf32 = False
-            torch.backends.cudnn.allow_tf32 = False
+            # TF32 only when asked for: strict fp32 is the baseline on both frameworks.
+            tf32 = self.precision == "tf32"
+            torch.backends.cuda.matmul.allow_tf32 = tf32
+            torch.backends.cudnn.allow_tf32 = tf32
         torch.manual_seed(self.seed)  # dropout draws from torch's global generator
-        self.net = SpecNet(self.spec, self.dropout).to(self.device)
+        self.net = SpecNet(self.spec, self.dropout, self.precision).to(self.device)
+        if self.layout == "channels_last":
+            self.net = self.net.to(memory_format=torch.channels_last)
         self.load_weights(weights)
         self._predict = self._compile(self._predict_eager)
         self._loss = self._compile(self._loss_eager)
+
+    def _autocast(self):
+        """torch.autocast for bf16 / fp16 (impls.precision's table is autocast's op lists),
+        inside the functions torch.compile traces, so compiled graphs differ per dtype."""
+        low = LOW_DTYPES.get(self.precision)
+        return torch.autocast(self.device, dtype=low, enabled=low is not None)
 
     def load_weights(self, weights: Mapping[str, np.ndarray]) -> None:
         validate_weights(self.spec, weights)
@@ -77,36 +93,47 @@ class TorchEager(Mode):
                 p.copy_(torch.from_numpy(np.asarray(weights[name], dtype=np.float32)))
         self.optimizer = torch.optim.SGD(self.net.parameters(), lr=self.recipe.lr,
                                          momentum=self.recipe.momentum)
+        # fp16 needs loss scaling (its range ends at 65504); GradScaler's defaults, which the
+        # TensorFlow modes mirror
+        self.scaler = torch.amp.GradScaler(self.device, enabled=self.precision == "fp16")
 
     def export_weights(self) -> Weights:
         return {n: p.detach().cpu().numpy().copy() for n, p in self.net.named_parameters()}
 
     def _to_device(self, images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, ...]:
-        return (torch.from_numpy(images).to(self.device), torch.from_numpy(labels).to(self.device))
+        fmt = torch.channels_last if self.layout == "channels_last" else torch.contiguous_format
+        return (torch.from_numpy(images).to(self.device).contiguous(memory_format=fmt),
+                torch.from_numpy(labels).to(self.device))
 
     def _predict_eager(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x, False)
+        with self._autocast():
+            return self.net(x, False)
 
     def _loss_eager(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.nll_loss(self.net(x, True), y)
+        with self._autocast():
+            return F.nll_loss(self.net(x, True), y)
 
     def forward(self, batch: Any) -> torch.Tensor:
         with torch.inference_mode():
             return self._predict(batch[0])
 
     def _backward(self, batch: Any) -> torch.Tensor:
+        """Gradients of the mean loss, unscaled (fp16's loss scale is taken out here)."""
         self.optimizer.zero_grad(set_to_none=True)
         loss = self._loss(*batch)
-        loss.backward()
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
         return loss.detach()
 
     def gradients(self, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         loss = self._backward(batch)
+        self.scaler.update()  # no step follows: close the scaler's iteration all the same
         return loss, {n: p.grad for n, p in self.net.named_parameters()}
 
     def train_step(self, batch: Any) -> torch.Tensor:
         loss = self._backward(batch)
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)  # skips the step when fp16 gradients overflowed
+        self.scaler.update()
         return loss
 
     def sync(self) -> None:

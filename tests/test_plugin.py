@@ -42,7 +42,8 @@ def test_plain_pytest_skips_benchmarks_and_json_is_grouped_by_parameters(tmp_pat
     assert timed.returncode == 0, timed.stdout[-2000:] + timed.stderr[-2000:]
     step = json.loads(out.read_text())["benchmarks"][0]
     assert step["params"] == {"model": "workshop", "mode": "torch-eager", "device": "cpu",
-                              "phase": "forward", "batch": 2}
+                              "phase": "forward", "batch": 2, "precision": "fp32",
+                              "layout": "default"}
     assert step["stats"]["rounds"] == 7  # --benchmark-min-rounds honoured over a 10 µs budget
     assert step["options"]["min_rounds"] == 7 and step["options"]["max_time"] == 0.00001
     assert step["options"]["mode"] == "pedantic" and "min_time" not in step["options"]

@@ -1,0 +1,141 @@
+"""Each framework at its best: per model x phase x batch x device, the fastest configuration
+(mode x precision x layout) of each framework that passed parity, the cross-framework verdict
+there, and per mode what bf16 and channels_last buy over the fp32 / default baseline.
+
+Defaults are one configuration among many: a verdict between frameworks is only a statement
+about the frameworks when each runs as its users would tune it, and computes the same thing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from benchmarks.stats import speedup_verdict, timing_ratio
+
+FRAMEWORK_NAMES = {"torch": "PyTorch", "tensorflow": "TensorFlow"}
+KEYS = ["model", "phase", "batch", "device"]
+
+
+def config_name(row: pd.Series) -> str:
+    cl = " channels_last" if row.get("layout") == "channels_last" else ""
+    return f"{row['mode']} {row.get('precision') or 'fp32'}{cl}"
+
+
+def with_config(steps: pd.DataFrame) -> pd.DataFrame:
+    """Steps with precision / layout filled in (results from before those axes are fp32 /
+    default) and the parity key each row is gated by."""
+    out = steps.copy()
+    out["precision"] = out.get("precision", pd.Series(index=out.index, dtype=object)).fillna("fp32")
+    out["layout"] = out.get("layout", pd.Series(index=out.index, dtype=object)).fillna("default")
+    out.loc[out.framework == "tensorflow", "layout"] = "default"  # NHWC always
+    return out
+
+
+def passed_configs(parities: list[dict[str, Any]]) -> set[tuple]:
+    """(device, precision, layout, model, mode) of every configuration whose parity checks all
+    passed; a TensorFlow mode counts for every layout (it runs NHWC whatever is asked)."""
+    passed = set()
+    for parity in parities:
+        checks = pd.DataFrame(parity["checks"])
+        if checks.empty:
+            continue
+        ok = checks.groupby(["model", "mode"])["passed"].all()
+        for (model, mode), good in ok.items():
+            if good:
+                layout = parity.get("layout", "default") if mode.startswith("torch") else "default"
+                passed.add((parity["device"], parity.get("precision", "fp32"), layout, model, mode))
+    return passed
+
+
+def best_table(steps: pd.DataFrame, passed: set[tuple]) -> pd.DataFrame:
+    """One row per case where both frameworks have a parity-passing configuration."""
+    steps = with_config(steps)
+    gate = [(r.device, r.precision, r.layout, r.model, r.mode) in passed
+            for r in steps.itertuples()]
+    eligible = steps[gate]
+    rows = []
+    for key, part in eligible.groupby(KEYS, sort=False):
+        best = {fw: grp.loc[grp.median_s.idxmin()] for fw, grp in part.groupby("framework")}
+        if set(best) != {"torch", "tensorflow"}:
+            continue
+        tf_row, torch_row = best["tensorflow"], best["torch"]
+        ratio = timing_ratio(tf_row.timings, torch_row.timings, tf_row.median_s, torch_row.median_s)
+        verdict = speedup_verdict(ratio)
+        rows.append({**dict(zip(KEYS, key, strict=True)), "torch_config": config_name(torch_row),
+                     "torch_s": torch_row.median_s, "tf_config": config_name(tf_row),
+                     "tf_s": tf_row.median_s, "speedup": 1 / ratio.value, "low": 1 / ratio.high,
+                     "high": 1 / ratio.low, "verdict": verdict.replace("faster", "TensorFlow faster")
+                     .replace("slower", "PyTorch faster")})
+    return pd.DataFrame(rows)
+
+
+def tuning_table(steps: pd.DataFrame) -> pd.DataFrame:
+    """Per mode and case: bf16 over fp32 and channels_last over default, each against the
+    fp32 / default baseline of the same mode."""
+    steps = with_config(steps)
+    rows = []
+    for key, part in steps.groupby([*KEYS, "mode"], sort=False):
+        by = {(r.precision, r.layout): r for r in part.itertuples()}
+        base = by.get(("fp32", "default"))
+        if base is None:
+            continue
+        for (precision, layout), row in by.items():
+            if (precision, layout) == ("fp32", "default"):
+                continue
+            ratio = timing_ratio(row.timings, base.timings, row.median_s, base.median_s)
+            rows.append({**dict(zip([*KEYS, "mode"], key, strict=True)),
+                         "config": f"{precision}{' channels_last' if layout != 'default' else ''}",
+                         "speedup": 1 / ratio.value, "low": 1 / ratio.high, "high": 1 / ratio.low,
+                         "verdict": speedup_verdict(ratio)})
+    return pd.DataFrame(rows)
+
+
+def lines(steps: pd.DataFrame, parities: list[dict[str, Any]]) -> list[str]:
+    """The report section "Each framework at its best"."""
+    if not parities:
+        return ["Not measured: no parity results beside the benchmarks, so no configuration is "
+                "known to compute the same numbers (run `sidebyside run` without --skip-parity, or "
+                "`sidebyside parity --precision P --json DIR/parity-P.json`)."]
+    best = best_table(steps, passed_configs(parities))
+    checked = sorted({f"{p.get('precision', 'fp32')}/{p.get('layout', 'default')} on {p['device']}"
+                      for p in parities})
+    out = ["Per case, the fastest configuration (mode x precision x layout) of each framework "
+           "whose parity checks passed (parity run for: " + ", ".join(checked) + "). Speed-up = "
+           "PyTorch's best time / TensorFlow's best time; > 1: TensorFlow is faster.", ""]
+    if best.empty:
+        out.append("Not measured: no case has a parity-passing configuration of both frameworks.")
+    else:
+        out += ["| model | phase | batch | device | PyTorch best | TensorFlow best | speed-up | "
+                "95% CI | verdict |", "|---|---|---:|---|---|---|---:|---|---|"]
+        for r in best.itertuples():
+            out.append(f"| {r.model} | {r.phase} | {r.batch} | {r.device} | {r.torch_config}: "
+                       f"{r.torch_s * 1e3:.2f} ms | {r.tf_config}: {r.tf_s * 1e3:.2f} ms | "
+                       f"{r.speedup:.2f}x | [{r.low:.2f}, {r.high:.2f}] | {r.verdict} |")
+    tuning = tuning_table(steps)
+    out += ["", "What each tuned configuration buys over the same mode's fp32 / default "
+            "configuration (> 1: faster):", ""]
+    if tuning.empty:
+        out.append("Not measured: this run has only fp32 / default configurations (use "
+                   "`--precisions fp32,bf16 --layouts all`).")
+    else:
+        out += ["| model | phase | batch | device | mode | configuration | speed-up | 95% CI | "
+                "verdict |", "|---|---|---:|---|---|---|---:|---|---|"]
+        for r in tuning.itertuples():
+            out.append(f"| {r.model} | {r.phase} | {r.batch} | {r.device} | {r.mode} | {r.config} "
+                       f"| {r.speedup:.2f}x | [{r.low:.2f}, {r.high:.2f}] | {r.verdict} |")
+    return out
+
+
+def claim_line(steps: pd.DataFrame, parities: list[dict[str, Any]]) -> str:
+    """The first claim, judged at each framework's best configuration."""
+    best = best_table(steps, passed_configs(parities)) if parities else pd.DataFrame()
+    if best.empty:
+        return ("- At each framework's best (fastest parity-passing configuration): not measured "
+                "(no parity results, or no case with both frameworks).")
+    counts = best.verdict.value_counts()
+    return (f"- At each framework's best (fastest parity-passing configuration of each): "
+            f"TensorFlow faster in {counts.get('TensorFlow faster', 0)} of {len(best)} cases, "
+            f"PyTorch faster in {counts.get('PyTorch faster', 0)}, no significant difference in "
+            f"{counts.get('no significant difference', 0)}.")
