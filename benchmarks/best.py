@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from benchmarks.stats import speedup_verdict, timing_ratio
+from benchmarks.stats import NO_VERDICT, timing_ratio, verdicts
 
 FRAMEWORK_NAMES = {"torch": "PyTorch", "tensorflow": "TensorFlow"}
 KEYS = ["model", "phase", "batch", "device"]
@@ -62,13 +62,21 @@ def best_table(steps: pd.DataFrame, passed: set[tuple]) -> pd.DataFrame:
             continue
         tf_row, torch_row = best["tensorflow"], best["torch"]
         ratio = timing_ratio(tf_row.timings, torch_row.timings, tf_row.median_s, torch_row.median_s)
-        verdict = speedup_verdict(ratio)
         rows.append({**dict(zip(KEYS, key, strict=True)), "torch_config": config_name(torch_row),
                      "torch_s": torch_row.median_s, "tf_config": config_name(tf_row),
                      "tf_s": tf_row.median_s, "speedup": 1 / ratio.value, "low": 1 / ratio.high,
-                     "high": 1 / ratio.low, "verdict": verdict.replace("faster", "TensorFlow faster")
-                     .replace("slower", "PyTorch faster")})
-    return pd.DataFrame(rows)
+                     "high": 1 / ratio.low, "ratio": ratio})
+    return _judged(pd.DataFrame(rows), {"faster": "TensorFlow faster", "slower": "PyTorch faster"})
+
+
+def _judged(table: pd.DataFrame, words: dict[str, str] | None = None) -> pd.DataFrame:
+    """Verdicts for all of a table's ratios at once (false discovery control across them)."""
+    if table.empty:
+        return table
+    said = verdicts(list(table.ratio))
+    table = table.drop(columns=["ratio"])
+    table["verdict"] = [(words or {}).get(v, v) for v in said]
+    return table
 
 
 def tuning_table(steps: pd.DataFrame) -> pd.DataFrame:
@@ -88,8 +96,8 @@ def tuning_table(steps: pd.DataFrame) -> pd.DataFrame:
             rows.append({**dict(zip([*KEYS, "mode"], key, strict=True)),
                          "config": f"{precision}{' channels_last' if layout != 'default' else ''}",
                          "speedup": 1 / ratio.value, "low": 1 / ratio.high, "high": 1 / ratio.low,
-                         "verdict": speedup_verdict(ratio)})
-    return pd.DataFrame(rows)
+                         "ratio": ratio})
+    return _judged(pd.DataFrame(rows))
 
 
 def lines(steps: pd.DataFrame, parities: list[dict[str, Any]]) -> list[str]:
@@ -135,6 +143,9 @@ def claim_line(steps: pd.DataFrame, parities: list[dict[str, Any]]) -> str:
         return ("- At each framework's best (fastest parity-passing configuration): not measured "
                 "(no parity results, or no case with both frameworks).")
     counts = best.verdict.value_counts()
+    if counts.get(NO_VERDICT) == len(best):
+        return (f"- At each framework's best (fastest parity-passing configuration of each): no "
+                f"verdict in {len(best)} cases (one pass; run with --passes 3).")
     return (f"- At each framework's best (fastest parity-passing configuration of each): "
             f"TensorFlow faster in {counts.get('TensorFlow faster', 0)} of {len(best)} cases, "
             f"PyTorch faster in {counts.get('PyTorch faster', 0)}, no significant difference in "

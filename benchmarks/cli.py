@@ -110,6 +110,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
 MATRIX_OPTIONS = ("models", "modes", "phases", "devices", "batch_sizes", "data", "threads",
                   "precisions", "layouts")
+NOTHING_COMPARABLE = 3  # compare's exit status when no benchmark could be judged
 QUICK_PASSES = 3  # CI compares runs: its intervals must include run-to-run drift
 DEFAULT_PASSES = 1  # the full matrix once fills most of a 15-minute budget
 
@@ -239,14 +240,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from benchmarks.compare import load_and_compare, parse_threshold, to_markdown
+    from benchmarks.compare import load_and_compare, nothing_comparable, parse_threshold, to_markdown
     from benchmarks.results import ResultsError
 
     try:
         threshold = parse_threshold(args.threshold)
         history = args.history or args.current.parent / "history.csv"
         rows = load_and_compare(args.baseline, args.current, threshold,
-                                None if args.no_history else history)
+                                None if args.no_history else history, args.allow_version_change)
     except (ResultsError, ValueError) as err:
         print(f"sidebyside compare: error: {err}", file=sys.stderr)
         return 2
@@ -255,6 +256,48 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.markdown:
         write_text_atomically(args.markdown, text)
         print(f"wrote {args.markdown}")
+    why = nothing_comparable(rows)
+    if why:  # a gate that compared nothing must not pass
+        print(f"sidebyside compare: {why}; nothing was judged", file=sys.stderr)
+        return NOTHING_COMPARABLE
+    return 1 if any(r.mark == "+" for r in rows) else 0
+
+
+DEFAULT_PAIRS = 5  # 10 runs; see README, "Interleaved A/B", for what it can see
+
+
+def cmd_ab(args: argparse.Namespace) -> int:
+    from benchmarks.ab import SpecError, judge, run_pairs, versions_line
+    from benchmarks.compare import nothing_comparable, parse_threshold, to_markdown
+
+    try:  # validate the selection here, before any side starts
+        threshold = parse_threshold(args.threshold)
+        selection(args.models, args.modes, args.phases, args.devices, args.batch_sizes,
+                  args.quick, gpu_present=torch_gpu_present(), data=args.data,
+                  precisions=args.precisions, layouts=args.layouts)
+    except ValueError as err:
+        print(f"sidebyside ab: error: {err}", file=sys.stderr)
+        return 2
+    chosen = (["--quick"] if args.quick else []) + [
+        f"--{name.replace('_', '-')}={getattr(args, name)}" for name in MATRIX_OPTIONS
+        if getattr(args, name) is not None]
+    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        a_runs, b_runs = run_pairs((args.base, args.current), args.pairs, chosen, args.out,
+                                   lambda msg: print(msg, flush=True))
+    except (SpecError, RuntimeError) as err:
+        print(f"sidebyside ab: error: {err}", file=sys.stderr)
+        return 2
+    rows = judge(a_runs, b_runs, threshold)
+    text = (f"A = {args.base}, B = {args.current}; {args.pairs} pairs run A B B A ...; ratio "
+            f"B / A. {versions_line(a_runs, b_runs)}\n\n" + to_markdown(rows, threshold))
+    print(text)
+    write_text_atomically(args.out / "ab.md", text)
+    print(f"wrote {args.out / 'ab.md'} (and every run's JSON beside it)")
+    why = nothing_comparable(rows)
+    if why:
+        print(f"sidebyside ab: {why}; nothing was judged", file=sys.stderr)
+        return NOTHING_COMPARABLE
     return 1 if any(r.mark == "+" for r in rows) else 0
 
 
@@ -424,7 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "significantly slower beyond the threshold, - significantly faster, = within "
                     "noise or threshold, x not comparable (missing on one side, different "
                     "machine or framework version, no per-round data). Exit status: 1 if any +, "
-                    "0 otherwise, 2 on bad input.")
+                    "0 otherwise, 2 on bad input, 3 when nothing was comparable (a gate that "
+                    "judged nothing must not pass).")
     compare.add_argument("baseline", type=Path, metavar="BASELINE.json")
     compare.add_argument("current", type=Path, metavar="CURRENT.json")
     compare.add_argument("--threshold", default="10%",
@@ -436,9 +480,39 @@ def build_parser() -> argparse.ArgumentParser:
                               "the same machine and threads, is the run-to-run noise each ratio is "
                               f"judged against once a benchmark has {MIN_HISTORY_RUNS} such runs "
                               "(default: history.csv beside CURRENT.json, if present)")
+    compare.add_argument("--allow-version-change", action="store_true",
+                         help="compare runs made with different torch / TensorFlow versions on "
+                              "purpose (an upgrade); the note column names both versions, and "
+                              "the history's noise (one software stack) is not used")
     compare.add_argument("--no-history", action="store_true",
                          help="ignore the history: judge against pass or round noise only")
     compare.set_defaults(func=cmd_compare)
+
+    ab = sub.add_parser(
+        "ab", help="interleaved A/B: did an upgrade, a setting or a commit make us slower?",
+        description="Run the selection alternately for two SPECs on this machine (A B B A A B "
+                    "..., each run its own pytest process), then judge each benchmark on the "
+                    "paired log ratios of the run medians (a paired t interval) with "
+                    "Benjamini-Hochberg control across benchmarks, and print compare's table "
+                    "and marks with both sides' versions. A SPEC is python:PATH (an interpreter "
+                    "with sidebyside installed), env:K=V[,K=V] (this code with environment "
+                    "variables), args:OPTIONS (this code with other suite options, e.g. "
+                    "'args:--threads 1') or a git revision of this project (run from a "
+                    "temporary worktree). Exit status: 0 no significant slowdown, 1 a +, 2 bad "
+                    "usage or a run failed, 3 nothing was comparable.")
+    ab.add_argument("--base", required=True, metavar="SPEC", help="side A (the reference)")
+    ab.add_argument("--current", required=True, metavar="SPEC", help="side B (the candidate)")
+    ab.add_argument("--pairs", type=positive_int, default=DEFAULT_PAIRS, metavar="K",
+                    help=f"A/B pairs, 2K runs in all (default {DEFAULT_PAIRS})")
+    ab.add_argument("--quick", action="store_true", help="the small CI matrix (see run --quick)")
+    for name, text in MATRIX_HELP.items():
+        ab.add_argument(f"--{name}", help=text,
+                        **({"type": positive_int} if name == "threads" else {}))
+    ab.add_argument("--threshold", default="10%",
+                    help="slowdowns smaller than this never fail (default 10%%)")
+    ab.add_argument("--out", type=Path, default=Path("out/ab"), metavar="DIR",
+                    help="where each run's JSON and ab.md go (default ./out/ab)")
+    ab.set_defaults(func=cmd_ab)
 
     acc = sub.add_parser(
         "accuracy", help="time to accuracy: train every mode to a test-accuracy target",

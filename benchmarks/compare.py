@@ -75,32 +75,41 @@ def _mark(ratio: float, significant: bool, threshold: float) -> str:
     return "="
 
 
-def _not_comparable(name: str, base: dict, cur: dict, machines: tuple[str, str]) -> str | None:
+def version_change(base: dict, cur: dict) -> str:
+    """'torch 2.13.0 vs 2.14.1, ...' for the framework versions that differ, else ''."""
+    old_v, new_v = _versions(base), _versions(cur)
+    return ", ".join(f"{k} {old_v.get(k)} vs {new_v.get(k)}"
+                     for k in sorted(old_v.keys() | new_v.keys()) if old_v.get(k) != new_v.get(k))
+
+
+def _not_comparable(name: str, base: dict, cur: dict, machines: tuple[str, str],
+                    allow_version_change: bool = False) -> str | None:
     if name not in cur:
         return "missing in current"
     if name not in base:
         return "missing in baseline"
     if machines[0] != machines[1]:
         return f"different machine: {machines[0]} vs {machines[1]}"
-    old_v, new_v = _versions(base[name]), _versions(cur[name])
-    if old_v != new_v:
-        return "different framework version: " + ", ".join(
-            f"{k} {old_v.get(k)} vs {new_v.get(k)}"
-            for k in sorted(old_v.keys() | new_v.keys()) if old_v.get(k) != new_v.get(k))
+    changed = version_change(base[name], cur[name])
+    if changed and not allow_version_change:
+        return (f"different framework version: {changed} (--allow-version-change compares them "
+                "on purpose)")
     if timings(cur[name]) is None or timings(base[name]) is None:
         return "no per-round data (run with --benchmark-save-data)"
     return None
 
 
 def compare_runs(baseline: dict[str, Any], current: dict[str, Any], threshold: float,
-                 history: pd.DataFrame | None = None) -> list[Row]:
+                 history: pd.DataFrame | None = None,
+                 allow_version_change: bool = False) -> list[Row]:
     base = {b["name"]: b for b in baseline["benchmarks"]}
     cur = {b["name"]: b for b in current["benchmarks"]}
     machines = machine_fingerprint(baseline), machine_fingerprint(current)
-    noise = run_noise(history, baseline, current)
+    # run-to-run noise from the history describes one software stack, not a version change
+    noise = {} if allow_version_change else run_noise(history, baseline, current)
     rows = []
     for name in sorted(base.keys() | cur.keys()):
-        why = _not_comparable(name, base, cur, machines)
+        why = _not_comparable(name, base, cur, machines, allow_version_change)
         if why:
             rows.append(Row(name, "x", note=why))
             continue
@@ -111,11 +120,13 @@ def compare_runs(baseline: dict[str, Any], current: dict[str, Any], threshold: f
         else:
             ratio = ratio_ci(a, b)
             note = f"noise: {ratio.method}"
+        changed = version_change(base[name], cur[name])
+        note += f"; versions: {changed}" if changed else ""
         rows.append(Row(name, "=", ratio.value, ratio.low, ratio.high, note, ratio.p))
-    return _fdr_marks(rows, threshold)
+    return fdr_marks(rows, threshold)
 
 
-def _fdr_marks(rows: list[Row], threshold: float) -> list[Row]:
+def fdr_marks(rows: list[Row], threshold: float) -> list[Row]:
     tested = [i for i, r in enumerate(rows) if r.mark != "x" and np.isfinite(r.p)]
     if not tested:
         return rows
@@ -143,8 +154,19 @@ def read_history(path: Path | None) -> pd.DataFrame | None:
 
 
 def load_and_compare(baseline: Path, current: Path, threshold: float,
-                     history: Path | None = None) -> list[Row]:
-    return compare_runs(load_json(baseline), load_json(current), threshold, read_history(history))
+                     history: Path | None = None, allow_version_change: bool = False) -> list[Row]:
+    return compare_runs(load_json(baseline), load_json(current), threshold, read_history(history),
+                        allow_version_change)
+
+
+def nothing_comparable(rows: list[Row]) -> str | None:
+    """Why no benchmark could be judged (every row `x`, or none at all), or None."""
+    if not rows:
+        return "neither run holds any benchmark"
+    if all(r.mark == "x" for r in rows):
+        reasons = sorted({r.note.split(" (")[0].split(":")[0] for r in rows})
+        return f"no benchmark is comparable ({'; '.join(reasons)})"
+    return None
 
 
 def parse_threshold(text: str) -> float:

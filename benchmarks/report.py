@@ -15,7 +15,7 @@ import pandas as pd
 from benchmarks import best, plots
 from benchmarks.matrix import PHASES
 from benchmarks.results import ResultsError, load_frames, machine_fingerprint
-from benchmarks.stats import BETWEEN_PASSES, WITHIN_RUN, speedup_verdict, timing_ratio
+from benchmarks.stats import BETWEEN_PASSES, NO_VERDICT, WITHIN_RUN, timing_ratio, verdicts
 from impls.registry import MODES
 
 # (candidate, baseline, what the pair separates)
@@ -50,10 +50,13 @@ def speedup_table(steps: pd.DataFrame) -> pd.DataFrame:
             rows.append({"comparison": f"{cand} vs {base}", "model": model, "phase": phase,
                          "batch": int(batch), "device": device, "speedup": 1 / ratio.value,
                          "low": 1 / ratio.high, "high": 1 / ratio.low, "interval": ratio.method,
-                         "verdict": speedup_verdict(ratio).replace("faster", f"{cand} faster")
-                         .replace("slower", f"{cand} slower")})
-    return pd.DataFrame(rows, columns=["comparison", "model", "phase", "batch", "device", "speedup",
-                                       "low", "high", "interval", "verdict"])
+                         "ratio": ratio, "candidate": cand})
+    table = pd.DataFrame(rows, columns=["comparison", "model", "phase", "batch", "device", "speedup",
+                                        "low", "high", "interval", "ratio", "candidate"])
+    table["verdict"] = [v.replace("faster", f"{c} faster").replace("slower", f"{c} slower")
+                        if v != NO_VERDICT else v
+                        for v, c in zip(verdicts(list(table.ratio)), table.candidate, strict=True)]
+    return table.drop(columns=["ratio", "candidate"])
 
 
 def _fmt_cell(row: pd.Series) -> str:
@@ -131,8 +134,9 @@ INTERVAL_NOTES = {
                     "times: t interval on the log ratio), so they include the machine's "
                     "run-to-run drift.",
     WITHIN_RUN: "95% intervals are a bootstrap over the rounds of a single pass: they cover "
-                "noise inside one process only, not run-to-run drift (20-80% on a shared VM). "
-                "Use `sidebyside run --passes 3` for intervals that include it.",
+                "noise inside one process only, not run-to-run drift (20-80% on a shared VM), "
+                "so no faster / slower verdict is drawn from them. Use `sidebyside run "
+                "--passes 3` for intervals that include the drift, and verdicts.",
 }
 
 
@@ -248,9 +252,12 @@ def parity_lines(parity: dict[str, Any] | None) -> list[str]:
 
 
 def _wins(part: pd.DataFrame) -> str:
+    if (part.verdict == NO_VERDICT).all():
+        return (f"no verdict in {len(part)} cases: one pass gives intervals from one process "
+                "only; run with --passes 3 (see Speed-ups for the ratios).")
     won = part[part.verdict.str.contains("faster")]
     lost = part[part.verdict.str.contains("slower")]
-    same = part[~part.index.isin(won.index) & ~part.index.isin(lost.index)]
+    same = part[part.verdict == "no significant difference"]
     def where(rows: pd.DataFrame) -> str:
         return ", ".join(f"{r.model} {r.phase} b{r.batch} ({r.speedup:.2f}x)"
                          for r in rows.itertuples()) or "none"

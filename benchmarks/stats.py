@@ -107,6 +107,20 @@ def ratio_ci(a: Timings, b: Timings, seed: int = 0) -> Ratio:
     return rounds_ratio_ci(a.rounds, b.rounds, seed)
 
 
+PAIRED_RUNS = "paired runs"
+
+
+def paired_ratio_ci(a: np.ndarray, b: np.ndarray) -> Ratio:
+    """time(b) / time(a) from paired run medians (pair i ran minutes apart on the same
+    machine): a t interval on the mean of log(b_i / a_i), so drift shared by a pair cancels."""
+    diffs = np.log(np.asarray(b, dtype=float)) - np.log(np.asarray(a, dtype=float))
+    if len(diffs) < 2:
+        value = float(np.exp(diffs.mean())) if len(diffs) else float("nan")
+        return Ratio(value, float("nan"), float("nan"), PAIRED_RUNS)
+    se = float(diffs.std(ddof=1) / np.sqrt(len(diffs)))
+    return _t_ratio(float(diffs.mean()), se, len(diffs) - 1, PAIRED_RUNS)
+
+
 def timing_ratio(a: Timings | None, b: Timings | None, a_median: float,
                  b_median: float) -> Ratio:
     """time(a) / time(b) with a 95% interval, or the bare ratio of the medians (no interval)
@@ -114,6 +128,26 @@ def timing_ratio(a: Timings | None, b: Timings | None, a_median: float,
     if a is None or b is None:
         return Ratio(a_median / b_median, float("nan"), float("nan"))
     return ratio_ci(a, b)
+
+
+NO_VERDICT = "no verdict (one pass: its interval covers one process only)"
+FDR = 0.05  # Benjamini-Hochberg false discovery rate across the ratios judged together
+
+
+def verdicts(ratios: list[Ratio]) -> list[str]:
+    """Verdicts for ratios judged together (time(candidate) / time(baseline)): faster /
+    slower only where the interval spans processes (passes or runs) and the Benjamini-
+    Hochberg q value is <= FDR; round-only intervals get no verdict (the same process
+    measured 16 ms and 35 ms in two runs here, so they cannot speak for a difference)."""
+    out = [NO_VERDICT if r.method == WITHIN_RUN else speedup_verdict(r) for r in ratios]
+    tested = [i for i, r in enumerate(ratios)
+              if r.method != WITHIN_RUN and np.isfinite(r.p) and np.isfinite(r.low)]
+    if tested:
+        q = stats.false_discovery_control([ratios[i].p for i in tested])
+        for i, qi in zip(tested, q, strict=True):
+            out[i] = (("faster" if ratios[i].value < 1 else "slower") if qi <= FDR
+                      else "no significant difference")
+    return out
 
 
 def speedup_verdict(ratio: Ratio) -> str:

@@ -8,7 +8,7 @@ import pytest
 from benchmarks.cli import main
 from benchmarks.compare import compare_runs
 from benchmarks.history import append_history, github_action_benchmark
-from tests.fixtures import bench, slowed, standard_run
+from tests.fixtures import bench, run, slowed, standard_run
 
 TRAIN64 = "test_step[train-workshop-torch-eager-cpu-b64]"
 
@@ -27,11 +27,12 @@ def test_report_and_csv_hold_the_measured_numbers(tmp_path):
     assert row.rounds == 30 and row.model == "workshop" and row.batch == 64
     report = (tmp_path / "rep" / "report.md").read_text()
     assert "80.00 ms" in report  # torch-eager train b64 median
-    # tf-graph 40 ms vs torch-eager 80 ms: speed-up 2.00x, interval tight around it
+    # tf-graph 40 ms vs torch-eager 80 ms: speed-up 2.00x, interval tight around it, but one
+    # pass: the interval covers one process, so no faster / slower verdict is drawn from it
     line = next(t for t in report.splitlines() if t.startswith("| workshop | train | 64 | 2.00x"))
     low, high = (float(x) for x in line.split("[")[1].split("]")[0].split(","))
     assert 1.9 < low < 2.0 < high < 2.1
-    assert "tf-graph faster" in line
+    assert "no verdict (one pass" in line and "faster" not in line
     assert "not measured" in report.lower()  # no GPU, no parity, no streams in the fixture
     for png in ("throughput-cpu.png", "speedups.png", "first_call.png"):
         assert (tmp_path / "rep" / png).stat().st_size > 10_000
@@ -56,6 +57,44 @@ def test_a_30_percent_slowdown_is_flagged(tmp_path, capsys):
     assert rows[TRAIN64].mark == "+" and rows[TRAIN64].ratio == pytest.approx(1.3)
     assert sum(r.mark == "+" for r in rows.values()) == 1
     assert f"| `+` | {TRAIN64} | 1.300 |" in md.read_text()
+
+
+def test_verdicts_come_from_passes_with_false_discovery_control(tmp_path):
+    from benchmarks.passes import merge_passes
+
+    # three passes; tf-graph 2x faster than torch-eager in each, tf-eager within noise of tf-graph
+    passes = [run([bench("torch-eager", "train", 64, 80.0 * f, seed=i),
+                   bench("tf-graph", "train", 64, 40.0 * f * g, seed=10 + i),
+                   bench("tf-eager", "train", 64, 40.0 * f * h, seed=20 + i)])
+              for i, (f, g, h) in enumerate([(1.0, 1.0, 1.02), (1.1, 0.98, 0.97), (0.95, 1.03, 1.01)])]
+    results = write(tmp_path / "r.json", merge_passes(passes))
+    assert main(["report", str(results), "--out", str(tmp_path / "rep")]) == 0
+    lines = (tmp_path / "rep" / "report.md").read_text().splitlines()
+    ratios = [t for t in lines if t.startswith("| workshop | train | 64 |") and "x | [" in t]
+    assert any("| 1.99x |" in t and t.endswith("| tf-graph faster |") for t in ratios)
+    assert any("| 1.00x |" in t and t.endswith("| no significant difference |") for t in ratios)
+
+
+def test_nothing_comparable_is_its_own_exit_status(tmp_path, capsys):
+    raw = standard_run()
+    other = json.loads(json.dumps(raw))
+    other["machine_info"]["cpu_model"] = "Other CPU"
+    assert main(["compare", str(write(tmp_path / "a.json", raw)),
+                 str(write(tmp_path / "b.json", other))]) == 3
+    assert "no benchmark is comparable (different machine)" in capsys.readouterr().err
+
+
+def test_version_change_is_compared_only_on_purpose_and_named(tmp_path, capsys):
+    raw = standard_run()
+    upgraded = json.loads(json.dumps(raw))
+    for b in upgraded["benchmarks"]:
+        b["extra_info"]["versions"] = {"torch": "2.15.0", "tensorflow-cpu": "2.21.0"}
+    base, cur = write(tmp_path / "a.json", raw), write(tmp_path / "b.json", upgraded)
+    assert main(["compare", str(base), str(cur)]) == 3
+    assert main(["compare", str(base), str(cur), "--allow-version-change"]) == 0
+    rows = compare_runs(raw, upgraded, 0.10, allow_version_change=True)
+    assert {r.mark for r in rows} == {"="}
+    assert all("versions: torch 2.14.1 vs 2.15.0" in r.note for r in rows)
 
 
 def test_missing_benchmark_and_other_versions_are_not_comparable():

@@ -1,0 +1,110 @@
+"""Interleaved A/B: run order, SPECs, the paired judgement (with a controlled slowdown that
+lives here, not in the product), failures, and the command end to end on a tiny selection."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.ab import SpecError, judge, order, run_pairs, side
+from benchmarks.compare import compare_runs
+from tests.fixtures import bench, run
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMES = [("torch-eager", "train", 64), ("tf-graph", "train", 64), ("tf-eager", "forward", 1)]
+
+
+def drifting_runs(pairs: int, slow: dict[str, float], seed: int = 0) -> tuple[list, list]:
+    """K pairs whose machine state drifts +-40% from pair to pair (shared by both runs of a
+    pair, as minutes-apart runs on a shared VM are) with 2% noise per run; B is slower by
+    ``slow[mode]``."""
+    rng = np.random.default_rng(seed)
+    a_runs, b_runs = [], []
+    for _ in range(pairs):
+        drift = float(np.exp(rng.uniform(-0.35, 0.35)))
+        for runs, factor in ((a_runs, {}), (b_runs, slow)):
+            runs.append(run([bench(m, ph, b, 10.0 * drift * factor.get(m, 1.0)
+                                   * (1 + rng.normal(0, 0.02)), seed=int(rng.integers(1e6)))
+                             for m, ph, b in NAMES]))
+    return a_runs, b_runs
+
+
+def test_runs_alternate_so_neither_side_always_goes_first():
+    assert order(3) == [0, 1, 1, 0, 0, 1]
+
+
+def test_paired_runs_see_a_slowdown_that_drift_hides_from_an_unpaired_comparison():
+    a_runs, b_runs = drifting_runs(6, {"torch-eager": 1.25})
+    rows = {r.name.split("[")[1].split("-")[2]: r for r in judge(a_runs, b_runs, 0.10)}
+    assert rows["torch"].mark == "+" and rows["torch"].ratio == pytest.approx(1.25, rel=0.05)
+    assert {rows["tf"].mark} == {"="}  # tf-graph and tf-eager unchanged
+    # the same runs taken apart, as a stored baseline against a later run: the unchanged
+    # tf-graph's ratio wanders far beyond the 10% threshold with the drift
+    unpaired = [next(r.ratio for r in compare_runs(a, b, 0.10) if "tf-graph" in r.name)
+                for a in a_runs for b in b_runs[1:]]
+    assert max(unpaired) / min(unpaired) > 1.5
+
+
+def test_a_against_itself_flags_nothing_over_many_seeds():
+    flagged = sum(r.mark == "+" for seed in range(20)
+                  for r in judge(*drifting_runs(5, {}, seed=seed), 0.10))
+    assert flagged == 0
+
+
+def test_a_benchmark_missing_on_one_side_is_not_comparable():
+    a_runs, b_runs = drifting_runs(2, {})
+    b_runs[1]["benchmarks"].pop(0)
+    rows = judge(a_runs, b_runs, 0.10)
+    assert sum(r.mark == "x" for r in rows) == 1
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("python:/nonexistent/python", "is not an executable interpreter"),
+    ("env:NOEQUALS", "env: takes K=V pairs"),
+    ("no-such-revision-xyz", "neither a git revision"),
+])
+def test_bad_specs_are_named_with_the_forms_accepted(spec, message):
+    with pytest.raises(SpecError, match=message), side(spec):
+        pass
+
+
+def test_env_and_args_specs():
+    with side("env:A=1,B=two") as chosen:
+        assert chosen.env == {"A": "1", "B": "two"}
+    with side("args:--threads 1") as chosen:
+        assert chosen.args == ("--threads", "1")
+
+
+def test_a_failed_run_names_the_side(tmp_path):
+    calls = []
+
+    def runner(command, cwd, env):
+        calls.append(command)
+        path = Path(next(a for a in command if a.startswith("--benchmark-json=")).split("=", 1)[1])
+        if len(calls) < 3:
+            path.write_text(json.dumps(run([bench("torch-eager", "train", 64, 10.0)])))
+            return subprocess.CompletedProcess(command, 0)
+        return subprocess.CompletedProcess(command, 1)
+
+    with pytest.raises(RuntimeError, match=r"B \(env:X=1\) failed \(pytest exit 1\)"):
+        run_pairs(("env:Y=0", "env:X=1"), 2, [], tmp_path, lambda _: None, runner)
+    assert len(calls) == 3  # A, B, then the second pair's B first: it failed
+
+
+def test_ab_command_end_to_end_on_a_tiny_selection(tmp_path):
+    out = tmp_path / "ab"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.cli", "ab", "--base", "env:SIDEBYSIDE_AB_TEST=a",
+         "--current", "args:--threads 1", "--pairs", "1", "--models", "workshop", "--modes",
+         "torch-eager", "--phases", "forward", "--batch-sizes", "64", "--data", "synthetic",
+         "--precisions", "fp32", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
+    assert "run 2/2: B (args:--threads 1)" in done.stdout
+    table = (out / "ab.md").read_text()
+    assert "test_step[forward-workshop-torch-eager-cpu-b64]" in table
+    assert "Same framework versions." in table
+    assert len(list(out.glob("run-*.json"))) == 2
