@@ -148,12 +148,14 @@ def judge(a_runs: list[dict], b_runs: list[dict], threshold: float) -> list[Row]
 
 
 def versions_line(a_runs: list[dict], b_runs: list[dict]) -> str:
-    """Both sides' framework versions, and what changed."""
+    """Both sides' framework versions (from the run's machine_info), and what changed."""
     def first(runs: list[dict]) -> dict[str, Any]:
-        return runs[0]["benchmarks"][0] if runs and runs[0]["benchmarks"] else {}
+        """The versions of a side's first run, shaped as compare reads them from a case."""
+        versions = runs[0].get("machine_info", {}).get("versions", {}) if runs else {}
+        return {"extra_info": {"versions": versions}}
 
     def describe(bench: dict[str, Any]) -> str:
-        v = bench.get("extra_info", {}).get("versions") or {}
+        v = bench["extra_info"]["versions"]
         return (f"torch {v.get('torch')}, TensorFlow {v.get('tensorflow-cpu') or v.get('tensorflow')}, "
                 f"Python {v.get('python')}")
 
