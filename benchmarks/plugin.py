@@ -75,9 +75,6 @@ def pytest_configure(config: pytest.Config) -> None:
     threads = opt("--threads")
     if threads is not None and threads < 1:
         raise pytest.UsageError(f"--threads must be >= 1, got {threads}")
-    for name, why in REFUSED.items():
-        if _given(config, name):
-            raise pytest.UsageError(why)
     devices = opt("--devices")
     try:
         config.stash[SELECTION] = selection(
@@ -146,6 +143,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if any(_axes(item) is not None for item in items):  # other suites keep every flag
+        for name, why in REFUSED.items():
+            if _given(config, name):
+                raise pytest.UsageError(why)
     if not _benchmarks_enabled(config) and not config.getoption("benchmark_skip", False):
         skip = pytest.mark.skip(reason=NOT_ENABLED)
         for item in items:

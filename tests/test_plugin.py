@@ -71,3 +71,12 @@ def test_peak_rss_resets_per_case():
     del block
     assert grown - baseline > 250
     assert machine.reset_peak_rss() and machine.peak_rss_mb() < grown - 250
+
+
+def test_other_suites_keep_every_pytest_benchmark_flag(tmp_path):
+    (tmp_path / "test_other.py").write_text(
+        "def test_sum(benchmark):\n    benchmark(sum, range(10))\n")
+    run = pytest_elsewhere(tmp_path, "test_other.py", "--benchmark-min-time=0.001",
+                           "--benchmark-max-time=0.01")
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "1 passed" in run.stdout
