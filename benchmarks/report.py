@@ -12,7 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from benchmarks import best, plots
+from benchmarks import best, dp_report, plots
+from benchmarks.distributed import summarize
 from benchmarks.matrix import PHASES
 from benchmarks.results import ResultsError, load_frames, machine_fingerprint
 from benchmarks.stats import BETWEEN_PASSES, NO_VERDICT, WITHIN_RUN, timing_ratio, verdicts
@@ -367,6 +368,8 @@ def build(paths: list[Path], out: Path, parity_path: Path | None = None,
                 for path in ([parity_path] if parity_path else
                              sorted(paths[0].parent.glob("parity*.json")))]
     acc = _beside(paths, accuracy_path, "accuracy.json", "sidebyside accuracy --out DIR")
+    dp = _beside(paths, None, "distributed.json", "sidebyside distributed --out DIR")
+    dp_frame = summarize(dp) if dp is not None else pd.DataFrame()
     tuned = best.with_config(frame[frame.name.str.startswith("test_step")])
     # the tables, speed-ups and figures compare modes at fp32 / default; tuned configurations
     # have their own section
@@ -388,6 +391,7 @@ def build(paths: list[Path], out: Path, parity_path: Path | None = None,
         if acc is not None and acc["curves"]:
             figures.append(plots.accuracy_curves(pd.DataFrame(acc["curves"]), acc["target"],
                                                  staging / "accuracy.png"))
+        dp_figure = None if dp_frame.empty else plots.scaling(dp_frame, staging / "scaling.png")
         lines = ["# sidebyside report", "", *header(raws[0], command), "",
                  "## The workshop's claims, checked", "",
                  *claims(steps, table, streams, acc, tuned, parities), "",
@@ -398,6 +402,7 @@ def build(paths: list[Path], out: Path, parity_path: Path | None = None,
                  "## Variable-size inputs", "", *stream_lines(streams), "",
                  "## Input pipelines", "", *pipeline_lines(pipes, steps), "",
                  "## Time to accuracy", "", *accuracy_lines(acc), "",
+                 "## Data parallel", "", *dp_report.lines(dp, dp_figure and dp_figure.name), "",
                  "## Parity", "", *[line for parity in parities or [None]
                                      for line in [*parity_lines(parity), ""]],
                  "## Figures", ""]

@@ -86,3 +86,40 @@ def unavailable_reason(mode: str, device: str, precision: str = "fp32",
 def mode_class(mode: str) -> type[Mode]:
     module, cls, _ = MODES[check_mode(mode)]
     return getattr(importlib.import_module(module), cls)
+
+
+# data-parallel engine -> (module, class, framework package, the single-process mode it runs)
+ENGINES: dict[str, tuple[str, str, str, str]] = {
+    "torch-ddp": ("impls.torch_ddp", "TorchDDP", "torch", "torch-eager"),
+    "tf-mwms": ("impls.tf_mwms", "TFMWMS", "tensorflow", "tf-graph"),
+}
+
+
+def check_engine(name: str) -> str:
+    return check_choice(name, ENGINES, "engine")
+
+
+def engine_unavailable_reason(engine: str, device: str, workers: int = 1) -> str | None:
+    """Why ``engine`` cannot run ``workers`` workers on ``device`` here, or None."""
+    reason = unavailable_reason(ENGINES[check_engine(engine)][3], device)
+    if reason or device != "cuda":
+        return reason
+    framework = ENGINES[engine][2]
+    gpus = _gpu_count(framework)
+    if workers > gpus:
+        return (f"{workers} workers need {workers} GPUs (one each); {gpus} visible: "
+                "multi-GPU scaling not measured here")
+    return None
+
+
+def _gpu_count(framework: str) -> int:
+    if framework == "torch":
+        import torch
+        return torch.cuda.device_count()
+    import tensorflow as tf
+    return len(tf.config.list_physical_devices("GPU"))
+
+
+def engine_class(engine: str) -> type[Mode]:
+    module, cls, _, _ = ENGINES[check_engine(engine)]
+    return getattr(importlib.import_module(module), cls)

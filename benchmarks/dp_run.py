@@ -1,0 +1,84 @@
+"""`sidebyside distributed`: data-parallel parity, then the benchmarks, then the section.
+
+Writes DIR/distributed.json (pytest-benchmark JSON with each case's scaling efficiency and
+communication share in extra_info, and the parity report under ``parity``),
+DIR/distributed.md and DIR/scaling.png, each only when complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks import dp_report, plots
+from benchmarks.distributed import annotate, run_dp_parity, summarize
+from benchmarks.files import write_text_atomically
+from benchmarks.machine import cpu_count
+from benchmarks.results import load_json
+from benchmarks.workers import WorkerError
+
+QUICK_PARITY_BATCH = 16  # per worker 8 at 2 workers: the check is the same, the oracle faster
+
+
+def parity(args: argparse.Namespace, threads: int) -> dict | None:
+    """The parity report as JSON; None with --skip-parity. Prints every failed check."""
+    if args.skip_parity:
+        return None
+    batch = QUICK_PARITY_BATCH if args.quick else args.parity_batch
+    report = run_dp_parity(args.models, args.engines, args.workers, args.device, threads,
+                           batch=batch, steps=args.steps,
+                           progress=lambda msg: print(msg, flush=True))
+    for check in report.failures:
+        print(f"FAILED {check.model} {check.mode} {check.quantity}: {check.measure} "
+              f"{check.value:.2e} > {check.tolerance:.1e}", file=sys.stderr)
+    return report.to_json()
+
+
+def benchmark_pass(args: argparse.Namespace, threads: int, partial: Path) -> bool:
+    here = Path(__file__).parent
+    command = [sys.executable, "-m", "pytest", "-c", str(here / "run.ini"), f"--rootdir={here}",
+               str(here / "bench_distributed.py"), "--benchmark-only", "-v",
+               f"--benchmark-json={partial}", "--benchmark-columns=median,iqr,rounds",
+               "--benchmark-sort=name", "--benchmark-save-data",
+               f"--workers={','.join(map(str, args.workers))}",
+               f"--engines={','.join(args.engines)}", f"--models={','.join(args.models)}",
+               f"--devices={args.device}", f"--threads={threads}", f"--data={args.data}"]
+    command += ["--quick"] if args.quick else []
+    print(" ".join(command), flush=True)
+    code = subprocess.run(command).returncode
+    if code != 0 or not partial.exists():
+        print(f"sidebyside distributed: the benchmarks failed (pytest exit {code}); "
+              "nothing written", file=sys.stderr)
+        return False
+    return True
+
+
+def run(args: argparse.Namespace) -> int:
+    threads = args.threads or max(1, cpu_count() // max(args.workers))
+    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        checked = parity(args, threads)
+    except WorkerError as err:
+        print(f"sidebyside distributed: error: {err}", file=sys.stderr)
+        return 1
+    partial = args.out / ".distributed.json.partial"
+    try:
+        if not benchmark_pass(args, threads, partial):
+            return 1
+        raw = annotate(load_json(partial))
+    finally:
+        partial.unlink(missing_ok=True)
+    raw["parity"] = checked
+    final = write_text_atomically(args.out / "distributed.json", json.dumps(raw, indent=2) + "\n")
+    frame = summarize(raw)
+    figure = plots.scaling(frame, args.out / "scaling.png") if not frame.empty else None
+    text = "\n".join(["# Data parallel", "", *dp_report.lines(raw, figure and figure.name)]) + "\n"
+    write_text_atomically(args.out / "distributed.md", text)
+    print(text)
+    for path in (final, args.out / "distributed.md", figure):
+        if path:
+            print(f"wrote {path}")
+    return 0 if checked is None or checked["passed"] else 1
