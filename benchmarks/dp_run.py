@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-from pathlib import Path
 
 from benchmarks import dp_report, plots
 from benchmarks.distributed import annotate, run_dp_parity, summarize
 from benchmarks.files import write_text_atomically
 from benchmarks.machine import cpu_count
 from benchmarks.results import load_json
+from benchmarks.suite_pass import run_bench_file
 from benchmarks.workers import WorkerError
 
 QUICK_PARITY_BATCH = 16  # per worker 8 at 2 workers: the check is the same, the oracle faster
@@ -37,23 +36,10 @@ def parity(args: argparse.Namespace, threads: int) -> dict | None:
     return report.to_json()
 
 
-def benchmark_pass(args: argparse.Namespace, threads: int, partial: Path) -> bool:
-    here = Path(__file__).parent
-    command = [sys.executable, "-m", "pytest", "-c", str(here / "run.ini"), f"--rootdir={here}",
-               str(here / "bench_distributed.py"), "--benchmark-only", "-v",
-               f"--benchmark-json={partial}", "--benchmark-columns=median,iqr,rounds",
-               "--benchmark-sort=name", "--benchmark-save-data",
-               f"--workers={','.join(map(str, args.workers))}",
-               f"--engines={','.join(args.engines)}", f"--models={','.join(args.models)}",
-               f"--devices={args.device}", f"--threads={threads}", f"--data={args.data}"]
-    command += ["--quick"] if args.quick else []
-    print(" ".join(command), flush=True)
-    code = subprocess.run(command).returncode
-    if code != 0 or not partial.exists():
-        print(f"sidebyside distributed: the benchmarks failed (pytest exit {code}); "
-              "nothing written", file=sys.stderr)
-        return False
-    return True
+def benchmark_options(args: argparse.Namespace, threads: int) -> list[str]:
+    return [f"--workers={','.join(map(str, args.workers))}", f"--engines={','.join(args.engines)}",
+            f"--models={','.join(args.models)}", f"--devices={args.device}",
+            f"--threads={threads}", f"--data={args.data}", *(["--quick"] if args.quick else [])]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     partial = args.out / ".distributed.json.partial"
     try:
-        if not benchmark_pass(args, threads, partial):
+        if not run_bench_file("bench_distributed.py", benchmark_options(args, threads), partial,
+                              "distributed"):
             return 1
         raw = annotate(load_json(partial))
     finally:

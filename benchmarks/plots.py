@@ -154,8 +154,10 @@ def accuracy_curves(curves: pd.DataFrame, target: float, path: Path) -> Path:
 def scaling(frame: pd.DataFrame, path: Path) -> Path:
     """Images/s against workers, per model (rows) and scaling series (columns)."""
     reduced = frame[frame["allreduce"]]
-    models, series = sorted(set(reduced.model)), ["weak", "strong"]
-    fig, axes = plt.subplots(len(models), 2, figsize=(9, 3.4 * len(models)), squeeze=False)
+    models = sorted(set(reduced.model))
+    series = [s for s in ("weak", "strong") if s in set(reduced.scaling)]
+    fig, axes = plt.subplots(len(models), len(series), figsize=(4.5 * len(series), 3.4 * len(models)),
+                             squeeze=False)
     for i, model in enumerate(models):
         for j, scaling in enumerate(series):
             ax = axes[i][j]
@@ -174,7 +176,39 @@ def scaling(frame: pd.DataFrame, path: Path) -> Path:
             ax.set_ylabel("global images / s")
             ax.set_ylim(bottom=0)
             ax.grid(True, alpha=0.3)
-            ax.legend(fontsize=8)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=8)
     fig.suptitle("Data-parallel throughput (dotted: perfect scaling from 1 worker)")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+BREAKDOWN_COLORS = {"kernels_s": "tab:green", "framework_s": "tab:orange", "python_s": "tab:red"}
+
+
+def breakdown(rows: list[dict], path: Path) -> Path:
+    """Stacked bars: each mode's profiled train step split into kernels, framework, Python,
+    per model and batch (one panel each), in milliseconds."""
+    frame = pd.DataFrame(rows)
+    panels = list(dict.fromkeys(zip(frame.model, frame.batch, strict=True)))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False)
+    for ax, (model, batch) in zip(axes[0], panels, strict=True):
+        part = frame[(frame.model == model) & (frame.batch == batch)]
+        bottom = np.zeros(len(part))
+        for column, color in BREAKDOWN_COLORS.items():
+            values = part[column].to_numpy(float) * 1e3
+            ax.bar(part["mode"], values, bottom=bottom, color=color,
+                   label=column.removesuffix("_s"))
+            bottom += values
+        ax.scatter(part["mode"], part["unprofiled_s"].to_numpy(float) * 1e3, marker="_", s=400,
+                   color="black", label="unprofiled step", zorder=3)
+        ax.set_title(f"{model} · train · batch {batch}", fontsize=10)
+        ax.set_ylabel("ms per step")
+        ax.tick_params(axis="x", labelrotation=30)
+        ax.grid(True, axis="y", alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False,
+               bbox_to_anchor=(0.5, -0.06))
+    fig.suptitle("Where a train step's time goes (one profiled step, after warm-up)")
     fig.tight_layout()
     return _save(fig, path)

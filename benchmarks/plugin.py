@@ -26,6 +26,7 @@ from benchmarks.distributed import (
 )
 from benchmarks.harness import DEFAULT_SETTINGS, QUICK_SETTINGS, Settings
 from benchmarks.matrix import MATRIX_HELP, Case, Selection, parse_list, selection
+from benchmarks.overhead import ChainCase, chain_cases
 from impls.precision import slow_reason, unsupported_reason
 from impls.registry import (
     MODES,
@@ -71,6 +72,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     "(e.g. 1,2); without it no data-parallel case runs (sidebyside distributed)")
     group.addoption("--engines", help="data-parallel engines, comma-separated or 'all': "
                     + ", ".join(ENGINE_NAMES) + " (default: all)")
+    group.addoption("--op-chains", action="store_true",
+                    help="per-op overhead cases: chains of tiny ops in every mode (sidebyside "
+                         "overhead); without it none runs")
     group.addoption("--reverse-order", action="store_true",
                     help="run the cases last to first; `sidebyside run --passes` reverses every "
                          "other pass so drift inside a run does not favour the cases run first")
@@ -160,6 +164,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("model,engine,device,workers,scaling,batch,allreduce",
                              [(c.model, c.engine, c.device, c.workers, c.scaling, c.batch,
                                c.allreduce) for c in cases], ids=[c.id for c in cases])
+    elif axes == "chains":
+        chains = chain_cases(chosen.modes, chosen.devices)
+        metafunc.parametrize("mode,variant,op,length,device",
+                             [(c.mode, c.variant, c.op, c.length, c.device) for c in chains],
+                             ids=[c.id for c in chains])
     elif axes == "harness":  # a mode parameter too, so --benchmark-group-by=param:mode works
         metafunc.parametrize("mode", ["harness-noop"], ids=["noop"])
     else:
@@ -176,8 +185,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if _axes(item) is not None:
                 item.add_marker(skip)
-    if config.getoption("--workers") is None:  # data parallel only when asked for
-        kept = [item for item in items if _axes(item) != "distributed"]
+    wanted = {"distributed": config.getoption("--workers") is not None,
+              "chains": config.getoption("--op-chains")}
+    if not all(wanted.values()):  # data parallel and op chains only when asked for
+        kept = [item for item in items if wanted.get(_axes(item), True)]
         if len(kept) < len(items):
             config.hook.pytest_deselected(items=[i for i in items if i not in kept])
             items[:] = kept
@@ -267,6 +278,12 @@ def worker_groups(pytestconfig: pytest.Config):
                          or threads_per_worker(machine.cpu_count(), workers))
     yield holder
     holder.close()
+
+
+@pytest.fixture
+def chain_case(mode: str, variant: str, op: str, length: int, device: str) -> ChainCase:
+    skip_unless_available(mode, device)
+    return ChainCase(mode, variant, op, length, device)
 
 
 @pytest.fixture

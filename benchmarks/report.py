@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from benchmarks import best, dp_report, plots
+from benchmarks import best, dp_report, overhead_report, plots
 from benchmarks.distributed import summarize
 from benchmarks.matrix import PHASES
 from benchmarks.results import ResultsError, load_frames, machine_fingerprint
@@ -369,6 +369,7 @@ def build(paths: list[Path], out: Path, parity_path: Path | None = None,
                              sorted(paths[0].parent.glob("parity*.json")))]
     acc = _beside(paths, accuracy_path, "accuracy.json", "sidebyside accuracy --out DIR")
     dp = _beside(paths, None, "distributed.json", "sidebyside distributed --out DIR")
+    over = _beside(paths, None, "overhead.json", "sidebyside overhead --out DIR")
     dp_frame = summarize(dp) if dp is not None else pd.DataFrame()
     tuned = best.with_config(frame[frame.name.str.startswith("test_step")])
     # the tables, speed-ups and figures compare modes at fp32 / default; tuned configurations
@@ -392,6 +393,8 @@ def build(paths: list[Path], out: Path, parity_path: Path | None = None,
             figures.append(plots.accuracy_curves(pd.DataFrame(acc["curves"]), acc["target"],
                                                  staging / "accuracy.png"))
         dp_figure = None if dp_frame.empty else plots.scaling(dp_frame, staging / "scaling.png")
+        over_figure = (plots.breakdown(over["breakdown"], staging / "breakdown.png")
+                       if over and over.get("breakdown") else None)
         lines = ["# sidebyside report", "", *header(raws[0], command), "",
                  "## The workshop's claims, checked", "",
                  *claims(steps, table, streams, acc, tuned, parities), "",
@@ -403,6 +406,8 @@ def build(paths: list[Path], out: Path, parity_path: Path | None = None,
                  "## Input pipelines", "", *pipeline_lines(pipes, steps), "",
                  "## Time to accuracy", "", *accuracy_lines(acc), "",
                  "## Data parallel", "", *dp_report.lines(dp, dp_figure and dp_figure.name), "",
+                 "## Why define-by-run costs what it costs", "",
+                 *overhead_report.lines(over, over_figure and over_figure.name), "",
                  "## Parity", "", *[line for parity in parities or [None]
                                      for line in [*parity_lines(parity), ""]],
                  "## Figures", ""]

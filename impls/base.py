@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -11,6 +11,7 @@ import numpy as np
 
 from impls.precision import check_layout, check_precision, unsupported_reason
 from impls.spec import RECIPE, ModelSpec, Recipe
+from impls.step_profile import StepProfile
 from impls.weights import Weights, init_weights
 
 DEVICES = ("cpu", "cuda")
@@ -33,6 +34,26 @@ def check_batch(spec: ModelSpec, images: np.ndarray, labels: np.ndarray) -> None
                          f"got {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() >= spec.classes):
         raise ValueError(f"labels must lie in 0..{spec.classes - 1}, got {labels.min()}..{labels.max()}")
+
+
+CHAIN_OPS = ("add", "matmul")  # y = y + x, and y = y @ w with w orthogonal (no growth)
+CHAIN_SIZE = 16
+
+
+def chain_inputs(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """x and an orthogonal w, CHAIN_SIZE^2 float32: values stay bounded (no denormals,
+    no overflow) however long the chain."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((CHAIN_SIZE, CHAIN_SIZE)).astype(np.float32)
+    w, _ = np.linalg.qr(rng.standard_normal((CHAIN_SIZE, CHAIN_SIZE)))
+    return x, w.astype(np.float32)
+
+
+def chain(op: str, length: int, y: Any, x: Any, w: Any) -> Any:
+    """The chain itself, for any framework's tensors (both overload + and @)."""
+    for _ in range(length):
+        y = y + x if op == "add" else y @ w
+    return y
 
 
 class Mode(ABC):
@@ -111,6 +132,42 @@ class Mode(ABC):
     @abstractmethod
     def sync(self) -> None:
         """Block until all queued device work is finished."""
+
+    # Per-op overhead: a chain of ``length`` identical tiny ops (CHAIN_OPS on CHAIN_SIZE^2
+    # float32 tensors), timed for several lengths; the slope is the cost per op, the
+    # intercept the cost per call. ``chain_variants`` are what the mode lets a user choose
+    # that changes the Python-side cost (grad recording, autograph).
+    chain_variants: ClassVar[tuple[str, ...]] = ("default",)
+
+    @classmethod
+    def op_chain(cls, op: str, length: int, device: str = "cpu",
+                 variant: str = "default") -> Callable[[], Any]:
+        """A callable running the chain once and returning when the device is done."""
+        if op not in CHAIN_OPS:
+            raise ValueError(f"unknown op {op!r}; choose from: {', '.join(CHAIN_OPS)}")
+        if variant not in cls.chain_variants:
+            raise ValueError(f"{cls.name} has no chain variant {variant!r}; choose from: "
+                             f"{', '.join(cls.chain_variants)}")
+        x, w = chain_inputs()
+        return cls._op_chain(op, length, device, variant, x, w)
+
+    @classmethod
+    @abstractmethod
+    def _op_chain(cls, op: str, length: int, device: str, variant: str, x: np.ndarray,
+                  w: np.ndarray) -> Callable[[], Any]:
+        ...
+
+    @classmethod
+    @contextmanager
+    def profiling(cls) -> Iterator[None]:
+        """Build and warm up an instance inside this to profile it afterwards (a compiler
+        may have to emit its kernels with profiler hooks)."""
+        yield
+
+    @abstractmethod
+    def profile_step(self, batch: Any) -> StepProfile:
+        """One train step under the framework's profiler, split into kernels, framework
+        and Python (impls.step_profile)."""
 
     # How a first call relates to compile caches that outlive the process: "none" (nothing
     # compiled, or compiled afresh in every process: tf.function traces, XLA without a

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import tempfile
+import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep oneDNN/CPU-feature banners quiet
 if importlib.util.find_spec("triton") is not None:
@@ -23,9 +26,10 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from impls.base import Mode
+from impls.base import Mode, chain
 from impls.precision import layer_dtype
 from impls.spec import Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, ReLU
+from impls.step_profile import StepProfile, union_length
 from impls.weights import Weights, from_tf_layout, to_tf_layout
 
 
@@ -197,6 +201,61 @@ class TFEager(Mode):
     def to_numpy(self, tensor: tf.Tensor) -> np.ndarray:
         return tensor.numpy()
 
+    @classmethod
+    def _chain_compile(cls, fn: Callable, variant: str) -> Callable:
+        return fn
+
+    def profile_step(self, batch: Any) -> StepProfile:
+        """TensorFlow's trace API (host tracer), read from its XSpace file: what the calling
+        thread spends inside TensorFlow (every traced event on it) is framework, the rest
+        Python; kernels are the mode's ``_kernel_events``."""
+        from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+        options = tf.profiler.experimental.ProfilerOptions(
+            host_tracer_level=2, python_tracer_level=0, device_tracer_level=0)
+        with tempfile.TemporaryDirectory(prefix="sidebyside-tf-profile-") as folder:
+            tf.profiler.experimental.start(folder, options=options)
+            start = time.perf_counter()
+            try:
+                self.train_step(batch)
+                self.sync()
+                wall = time.perf_counter() - start
+            finally:
+                tf.profiler.experimental.stop()
+            space = xplane_pb2.XSpace()
+            space.ParseFromString(next(Path(folder).rglob("*.xplane.pb")).read_bytes())
+        plane = next(p for p in space.planes if p.name == "/host:CPU")
+        lines = {line.name: [(plane.event_metadata[e.metadata_id].name,
+                              (line.timestamp_ns * 1000 + e.offset_ps) / 1e12,
+                              (line.timestamp_ns * 1000 + e.offset_ps + e.duration_ps) / 1e12)
+                             for e in line.events] for line in plane.lines}
+        caller = lines.pop("python", [])
+        kernels = self._kernel_events(caller, [e for events in lines.values() for e in events])
+        return StepProfile(wall, union_length((s, e) for _, s, e in caller),
+                           union_length((s, e) for _, s, e in kernels), len(kernels))
+
+    def _kernel_events(self, caller: list, workers: list) -> list:
+        """Eager ops run on the calling thread, each as its own small function
+        (KernelAndDeviceFunc::Run): that run, kernel plus the function runtime around it, is
+        the kernel here, so the kernel share of an eager step is an upper bound."""
+        return [e for e in caller if e[0] == "KernelAndDeviceFunc::Run"]
+
+    @classmethod
+    def _op_chain(cls, op: str, length: int, device: str, variant: str, x: np.ndarray,
+                  w: np.ndarray) -> Callable[[], Any]:
+        with tf.device(tf_device_name(device)):
+            x_t, w_t = tf.constant(x), tf.constant(w)
+        run = cls._chain_compile(lambda y: chain(op, length, y, x_t, w_t), variant)
+
+        def call() -> tf.Tensor:
+            with tf.device(tf_device_name(device)):
+                out = run(x_t)
+            if device == "cuda":
+                tf.test.experimental.sync_devices()
+            return out
+
+        return call
+
     def _grads_to_canonical(self, grads: dict[str, tf.Tensor]) -> Weights:
         return from_tf_layout(self.spec, {n: g.numpy() for n, g in grads.items()})
 
@@ -210,6 +269,16 @@ class TFGraph(TFEager):
     style = "graph"
     variants = ("default", "input-signature", "reduce-retracing")
     jit_compile = False
+    chain_variants = ("autograph", "no-autograph")
+
+    @classmethod
+    def _chain_compile(cls, fn: Callable, variant: str) -> Callable:
+        return tf.function(fn, jit_compile=cls.jit_compile, autograph=variant != "no-autograph")
+
+    def _kernel_events(self, caller: list, workers: list) -> list:
+        """A graph's ops (XLA: its compiled thunks) run on the runtime's threads; their
+        events are the kernels, its scheduling and thread-pool events are not."""
+        return [e for e in workers if "::" not in e[0] and e[0] != "ParallelFor"]
 
     def _compile(self, fn: Callable) -> Callable:
         options: dict[str, Any] = {"jit_compile": self.jit_compile}
@@ -238,4 +307,5 @@ class TFXLA(TFGraph):
     name = "tf-xla"
     style = "compiled"
     variants = ("default",)
+    chain_variants = ("default",)
     jit_compile = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -15,9 +16,10 @@ import torch._dynamo
 import torch.nn.functional as F
 from torch import nn
 
-from impls.base import Mode
+from impls.base import Mode, chain
 from impls.precision import layer_dtype
 from impls.spec import Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, ModelSpec, ReLU
+from impls.step_profile import StepProfile, union_length
 from impls.weights import Weights, validate_weights
 
 
@@ -54,6 +56,15 @@ class SpecNet(nn.Module):
 
 
 LOW_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+# ops that allocate, view or reshape without computing: a compute op whose children are only
+# these is a kernel in the step profile
+METADATA_OPS = frozenset({
+    "aten::empty", "aten::empty_strided", "aten::empty_like", "aten::as_strided",
+    "aten::as_strided_", "aten::view", "aten::_reshape_alias", "aten::reshape", "aten::resize_",
+    "aten::detach", "detach", "aten::detach_", "aten::t", "aten::transpose", "aten::expand",
+    "aten::permute", "aten::unsqueeze", "aten::squeeze", "aten::alias", "aten::resolve_conj",
+    "aten::resolve_neg", "aten::select", "aten::slice", "aten::flatten", "aten::to",
+    "aten::lift_fresh", "aten::zeros_like"})
 
 
 class TorchEager(Mode):
@@ -140,6 +151,50 @@ class TorchEager(Mode):
         if self.device == "cuda":
             torch.cuda.synchronize()
 
+    chain_variants = ("no_grad", "inference_mode", "grad")  # grad: autograd records each op
+
+    def profile_step(self, batch: Any) -> StepProfile:
+        """torch.profiler on CPU: kernels are the innermost ops that compute (their children,
+        if any, only allocate or reshape), with their self time; everything else recorded is
+        framework; the calling thread outside any top-level op is Python."""
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            start = time.perf_counter()
+            self.train_step(batch)
+            self.sync()
+            wall = time.perf_counter() - start
+        events = prof.events()
+        top = [e for e in events if e.cpu_parent is None]
+        kernels = [e for e in events if e.name not in METADATA_OPS
+                   and all(c.name in METADATA_OPS for c in e.cpu_children)]
+        return StepProfile(
+            wall, union_length((e.time_range.start, e.time_range.end) for e in top) / 1e6,
+            union_length((e.time_range.start, e.time_range.end) for e in kernels) / 1e6,
+            len(kernels))
+
+    @classmethod
+    def _chain_compile(cls, fn: Callable) -> Callable:
+        return fn
+
+    @classmethod
+    def _op_chain(cls, op: str, length: int, device: str, variant: str, x: np.ndarray,
+                  w: np.ndarray) -> Callable[[], Any]:
+        x_t = torch.from_numpy(x).to(device).requires_grad_(variant == "grad")
+        w_t = torch.from_numpy(w).to(device)
+        run = cls._chain_compile(lambda y: chain(op, length, y, x_t, w_t))
+        context = {"no_grad": torch.no_grad, "inference_mode": torch.inference_mode,
+                   "grad": torch.enable_grad}[variant]
+
+        def call() -> torch.Tensor:
+            with context():
+                out = run(x_t)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            return out
+
+        return call
+
     def to_numpy(self, tensor: torch.Tensor) -> np.ndarray:
         return tensor.detach().cpu().numpy()
 
@@ -179,6 +234,15 @@ class TorchCompile(TorchEager):
             shutil.rmtree(folder, ignore_errors=True)
 
     @classmethod
+    @contextmanager
+    def profiling(cls) -> Iterator[None]:
+        """Inductor's C++ kernels then record themselves in torch.profiler (a new compile)."""
+        import torch._inductor.config as inductor
+
+        with inductor.patch({"cpp.enable_kernel_profile": True}):
+            yield
+
+    @classmethod
     def compile_cache_hits(cls) -> dict[str, int]:
         from torch._dynamo.utils import counters
 
@@ -194,6 +258,13 @@ class TorchCompile(TorchEager):
 
     def _compile(self, fn: Callable) -> Callable:
         return torch.compile(fn, dynamic=True if self.variant == "dynamic" else None)
+
+    chain_variants = ("no_grad", "grad")  # inference_mode adds nothing to a compiled graph
+
+    @classmethod
+    def _chain_compile(cls, fn: Callable) -> Callable:
+        torch._dynamo.reset()  # a fresh compile per chain, never an eager fallback
+        return torch.compile(fn)
 
     def trace_count(self) -> int:
         return _dynamo_graphs() - self._graphs_at_build

@@ -174,7 +174,9 @@ def test_report_compares_pipeline_fed_training_with_the_step_alone(tmp_path):
 
 
 @pytest.mark.parametrize("name, remake", [("parity.json", "sidebyside parity --json PATH"),
-                                          ("accuracy.json", "sidebyside accuracy --out DIR")])
+                                          ("accuracy.json", "sidebyside accuracy --out DIR"),
+                                          ("distributed.json", "sidebyside distributed --out DIR"),
+                                          ("overhead.json", "sidebyside overhead --out DIR")])
 def test_unreadable_parity_or_accuracy_beside_the_results_is_a_clear_error(tmp_path, capsys,
                                                                            name, remake):
     results = write(tmp_path / "r.json", standard_run())
@@ -197,3 +199,34 @@ def test_first_calls_are_labelled_by_what_the_compile_cache_did(tmp_path):
     assert "| torch-compile |" not in header  # never an unlabelled cache load
     row = next(t for t in report.splitlines() if t.startswith("| workshop | train | 64 | cpu |"))
     assert "0.30 s" in row and "9.00 s" in row
+
+
+def test_data_parallel_and_overhead_sections_come_from_the_json_beside_the_results(tmp_path):
+    from benchmarks.distributed import DPCase
+    from tests.test_distributed import fake_result
+
+    results = write(tmp_path / "r.json", standard_run())
+    cases = [(DPCase("examples", "torch-ddp", "cpu", 1, "weak", 64), 0.1),
+             (DPCase("examples", "torch-ddp", "cpu", 2, "weak", 128), 0.125),
+             (DPCase("examples", "torch-ddp", "cpu", 2, "weak", 128, allreduce=False), 0.1)]
+    dp = {"benchmarks": [fake_result(c, t) for c, t in cases], "parity": None}
+    for case in dp["benchmarks"]:
+        case["extra_info"].update(per_worker_batch=64, threads_per_worker=1,
+                                   per_worker_images_per_s=1.0)
+    write(tmp_path / "distributed.json", dp)
+    over = {"benchmarks": [], "lengths": [1, 8],
+            "fits": [{"mode": "torch-eager", "variant": "no_grad", "op": "add", "device": "cpu",
+                      "per_op_s": 3.2e-6, "per_op_low": 3.0e-6, "per_op_high": 3.5e-6,
+                      "per_call_s": 9e-6, "per_call_low": 8e-6, "per_call_high": 10e-6}],
+            "breakdown": [{"model": "workshop", "mode": "torch-eager", "device": "cpu", "batch": 1,
+                           "unprofiled_s": 0.002, "wall_s": 0.004, "kernels_s": 0.001,
+                           "framework_s": 0.002, "python_s": 0.001, "kernels": 77}]}
+    write(tmp_path / "overhead.json", over)
+    assert main(["report", str(results), "--out", str(tmp_path / "rep")]) == 0
+    report = (tmp_path / "rep" / "report.md").read_text()
+    assert "| examples | torch-ddp | weak | 2 | 128 | 125.0 ms | 1,024 |" in report
+    assert "| 80% | 20% |" in report  # scaling efficiency and communication share
+    assert "| torch-eager | no_grad | add | 3.20 | [3.00, 3.50] | 9.00 | [8.00, 10.00] |" in report
+    assert "| workshop | torch-eager | 1 | 2.00 ms | 4.00 ms | 25% | 50% | 25% | 77 |" in report
+    for png in ("scaling.png", "breakdown.png"):
+        assert (tmp_path / "rep" / png).stat().st_size > 10_000
