@@ -15,7 +15,7 @@ from benchmarks import accuracy as accuracy_defaults
 from benchmarks.compare import MIN_HISTORY_RUNS
 from benchmarks.files import write_text_atomically
 from benchmarks.matrix import MATRIX_HELP, parse_fraction, parse_list, selection
-from impls.precision import check_layout, check_precision, slow_reason, tag, unsupported_reason
+from impls.precision import check_layout, check_precision, tag, timing_reason
 from impls.registry import (
     ENGINES,
     MODES,
@@ -203,7 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"wrote {final}")
     worst = 0
     configs = [(d, p, lay) for d in chosen.devices for p in chosen.precisions
-               for lay in chosen.layouts if not (unsupported_reason(p, d) or slow_reason(p, d))]
+               for lay in chosen.layouts if not timing_reason(p, d)]
     for device, precision, layout in () if args.skip_parity else configs:
         name = "parity" + ("" if device == "cpu" else f"-{device}") + tag(precision, layout)
         modes = [m for m in chosen.modes if layout in layouts_of(m)]  # channels_last: torch

@@ -15,11 +15,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
 
 from benchmarks.matrix import parse_fraction
 from benchmarks.results import ResultsError, is_quick, load_json, machine_fingerprint, threads_of, timings
-from benchmarks.stats import history_ratio_ci, ratio_ci
+from benchmarks.stats import history_ratio_ci, q_values, ratio_ci
 
 MARKS = {"+": "significantly slower beyond the threshold", "-": "significantly faster",
          "=": "within noise or threshold", "x": "not comparable"}
@@ -127,14 +126,9 @@ def compare_runs(baseline: dict[str, Any], current: dict[str, Any], threshold: f
 
 
 def fdr_marks(rows: list[Row], threshold: float) -> list[Row]:
-    tested = [i for i, r in enumerate(rows) if r.mark != "x" and np.isfinite(r.p)]
-    if not tested:
-        return rows
-    q = scipy_stats.false_discovery_control([rows[i].p for i in tested])
-    out = list(rows)
-    for i, qi in zip(tested, q, strict=True):
-        out[i] = replace(rows[i], q=float(qi), mark=_mark(rows[i].ratio, qi <= FDR, threshold))
-    return out
+    tested = [r.mark != "x" and bool(np.isfinite(r.p)) for r in rows]
+    return [replace(r, q=q, mark=_mark(r.ratio, q <= FDR, threshold)) if t else r
+            for r, t, q in zip(rows, tested, q_values([r.p for r in rows], tested), strict=True)]
 
 
 def read_history(path: Path | None) -> pd.DataFrame | None:

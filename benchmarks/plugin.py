@@ -27,7 +27,7 @@ from benchmarks.distributed import (
 from benchmarks.harness import DEFAULT_SETTINGS, QUICK_SETTINGS, Settings
 from benchmarks.matrix import MATRIX_HELP, Case, Selection, parse_list, selection
 from benchmarks.overhead import ChainCase, chain_cases
-from impls.precision import slow_reason, unsupported_reason
+from impls.precision import timing_reason
 from impls.registry import (
     MODES,
     check_engine,
@@ -245,8 +245,7 @@ def context(pytestconfig: pytest.Config) -> dict:
     chosen = pytestconfig.stash[SELECTION]
     threads = machine.configure_threads(pytestconfig.getoption("--threads") or machine.cpu_count())
     intra = threads["requested_intra_op"]
-    peaks = {device: {p: (f"not measured: {why}" if (why := unsupported_reason(p, device)
-                                                      or slow_reason(p, device))
+    peaks = {device: {p: (f"not measured: {why}" if (why := timing_reason(p, device))
                           else machine.gemm_peak(device, p, intra))
                       for p in dict.fromkeys(("fp32", *chosen.precisions))}
              for device in chosen.devices}

@@ -134,18 +134,29 @@ NO_VERDICT = "no verdict (one pass: its interval covers one process only)"
 FDR = 0.05  # Benjamini-Hochberg false discovery rate across the ratios judged together
 
 
+def q_values(p_values: list[float], tested: list[bool]) -> list[float]:
+    """Benjamini-Hochberg q values over the tested p values (NaN for the others): the one
+    false discovery control the report's verdicts and compare's marks share."""
+    index = [i for i, t in enumerate(tested) if t]
+    out = [float("nan")] * len(p_values)
+    if index:
+        for i, q in zip(index, stats.false_discovery_control([p_values[i] for i in index]),
+                        strict=True):
+            out[i] = float(q)
+    return out
+
+
 def verdicts(ratios: list[Ratio]) -> list[str]:
     """Verdicts for ratios judged together (time(candidate) / time(baseline)): faster /
     slower only where the interval spans processes (passes or runs) and the Benjamini-
     Hochberg q value is <= FDR; round-only intervals get no verdict (the same process
     measured 16 ms and 35 ms in two runs here, so they cannot speak for a difference)."""
     out = [NO_VERDICT if r.method == WITHIN_RUN else speedup_verdict(r) for r in ratios]
-    tested = [i for i, r in enumerate(ratios)
-              if r.method != WITHIN_RUN and np.isfinite(r.p) and np.isfinite(r.low)]
-    if tested:
-        q = stats.false_discovery_control([ratios[i].p for i in tested])
-        for i, qi in zip(tested, q, strict=True):
-            out[i] = (("faster" if ratios[i].value < 1 else "slower") if qi <= FDR
+    tested = [r.method != WITHIN_RUN and bool(np.isfinite(r.p) and np.isfinite(r.low))
+              for r in ratios]
+    for i, q in enumerate(q_values([r.p for r in ratios], tested)):
+        if tested[i]:
+            out[i] = (("faster" if ratios[i].value < 1 else "slower") if q <= FDR
                       else "no significant difference")
     return out
 

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from impls.precision import check_layout, check_precision, unsupported_reason
+from impls.precision import check_precision, layout_reason, unsupported_reason
 from impls.spec import RECIPE, ModelSpec, Recipe
 from impls.step_profile import StepProfile
 from impls.weights import Weights, init_weights
@@ -70,7 +70,6 @@ class Mode(ABC):
     variants: ClassVar[tuple[str, ...]] = ("default",)  # compile options, for shape studies
 
     layouts: ClassVar[tuple[str, ...]] = ("default",)  # memory formats the framework offers
-    native_layout: ClassVar[str]  # what "default" means: "NCHW" (torch) or "NHWC" (TensorFlow)
 
     def __init__(self, spec: ModelSpec, device: str = "cpu", seed: int = 0,
                  dropout: bool = True, recipe: Recipe = RECIPE, variant: str = "default",
@@ -81,7 +80,7 @@ class Mode(ABC):
             raise ValueError(f"{self.name} has no variant {variant!r}; choose from: "
                              f"{', '.join(self.variants)}")
         reason = unsupported_reason(check_precision(precision), device) or self.layout_reason(
-            check_layout(layout))
+            layout)
         if reason:
             raise ValueError(f"{self.name}: {reason}")
         self.spec, self.device, self.seed, self.dropout, self.recipe, self.variant = (
@@ -92,9 +91,7 @@ class Mode(ABC):
     @classmethod
     def layout_reason(cls, layout: str) -> str | None:
         """Why this mode has no ``layout``, or None."""
-        if layout in cls.layouts:
-            return None
-        return f"{cls.framework} has no {layout} variant: it always runs {cls.native_layout}"
+        return layout_reason(cls.framework, layout, cls.layouts)
 
     @abstractmethod
     def _build(self, weights: Weights) -> None:

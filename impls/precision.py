@@ -90,3 +90,22 @@ def slow_reason(precision: str, device: str) -> str | None:
     if device == "cpu" and precision == "fp16":
         return "fp16 is timed on cuda only: CPUs convert it to fp32 for the arithmetic"
     return None
+
+
+def timing_reason(precision: str, device: str) -> str | None:
+    """Why ``precision`` on ``device`` is not timed (it cannot run, or would be emulated)."""
+    return unsupported_reason(precision, device) or slow_reason(precision, device)
+
+
+# Memory formats per framework, known without importing it: torch computes NCHW or
+# channels_last; TensorFlow runs NHWC only. Mode classes take theirs from here.
+FRAMEWORK_LAYOUTS = {"torch": ("default", "channels_last"), "tensorflow": ("default",)}
+NATIVE_LAYOUT = {"torch": "NCHW", "tensorflow": "NHWC"}  # what "default" means
+
+
+def layout_reason(framework: str, layout: str,
+                  offered: tuple[str, ...] | None = None) -> str | None:
+    """Why ``framework`` (or a mode offering only ``offered``) has no ``layout``, or None."""
+    if check_layout(layout) in (offered or FRAMEWORK_LAYOUTS[framework]):
+        return None
+    return f"{framework} has no {layout} variant here: it runs {NATIVE_LAYOUT[framework]}"

@@ -10,9 +10,10 @@ from functools import cache
 
 from impls.base import DEVICES, Mode
 from impls.precision import (
+    FRAMEWORK_LAYOUTS,
     check_choice,
-    check_layout,
     check_precision,
+    layout_reason,
     slow_reason,
     unsupported_reason,
 )
@@ -49,11 +50,6 @@ def torch_gpu_present() -> bool:
     return importlib.util.find_spec("torch") is not None and _has_gpu("torch")
 
 
-# Memory formats per framework, known without importing it (torch: NCHW or channels_last;
-# TensorFlow: NHWC only); each mode class's ``layouts`` says the same.
-FRAMEWORK_LAYOUTS = {"torch": ("default", "channels_last"), "tensorflow": ("default",)}
-
-
 def layouts_of(mode: str) -> tuple[str, ...]:
     return FRAMEWORK_LAYOUTS[MODES[check_mode(mode)][2]]
 
@@ -65,11 +61,9 @@ def unavailable_reason(mode: str, device: str, precision: str = "fp32",
     framework = MODES[check_mode(mode)][2]
     check_device(device)
     reason = unsupported_reason(check_precision(precision), device) or (
-        slow_reason(precision, device) if timing else None)
+        slow_reason(precision, device) if timing else None) or layout_reason(framework, layout)
     if reason:
         return reason
-    if layout not in layouts_of(mode):
-        return f"{framework} has no {check_layout(layout)} layout (it runs NHWC always)"
     if importlib.util.find_spec(framework) is None:
         extra = "pip install 'sidebyside[cpu]'" if framework == "tensorflow" else "pip install torch"
         return f"{framework} is not installed ({extra})"

@@ -82,7 +82,6 @@ class TFEager(Mode):
     name = "tf-eager"
     framework = "tensorflow"
     style = "eager"
-    native_layout = "NHWC"
 
     def _compile(self, fn: Callable) -> Callable:
         return fn

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -178,3 +179,51 @@ def test_sidebyside_run_rejects_bad_options_before_running(tmp_path, capsys):
     assert main(["run", "--out", str(tmp_path / "o"), "--modes", "jax"]) == 2
     assert "unknown mode 'jax'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+class FakeCompiled:
+    """A compiled mode whose on-disk cache is cold or warm as told; counts compiles."""
+
+    compile_cache = "on-disk"
+    compiles: ClassVar[list[str]] = []
+    warm = False
+    _counts: ClassVar[dict[str, int]] = {"fxgraph_cache_miss": 0, "fxgraph_cache_hit": 0}
+    _in_empty = False
+
+    @classmethod
+    def compile_cache_hits(cls):
+        return dict(cls._counts)
+
+    @classmethod
+    def empty_compile_cache(cls):
+        from contextlib import contextmanager
+
+        @contextmanager
+        def empty():
+            cls._in_empty = True
+            yield
+            cls._in_empty = False
+
+        return empty()
+
+    @classmethod
+    def first_call(cls):
+        hit = cls.warm and not cls._in_empty
+        cls._counts["fxgraph_cache_hit" if hit else "fxgraph_cache_miss"] += 1
+        cls.compiles.append("warm" if hit else "cold")
+
+
+@pytest.mark.parametrize("warm, compiles", [(False, ["cold"]), (True, ["warm", "cold", "warm"])])
+def test_a_cold_first_call_is_not_compiled_twice(monkeypatch, warm, compiles):
+    import benchmarks.harness as harness
+
+    FakeCompiled.warm, FakeCompiled.compiles = warm, []
+    monkeypatch.setattr(harness, "mode_class", lambda mode: FakeCompiled)
+    monkeypatch.setattr(harness, "_prepared", lambda case, context: (object(), FakeCompiled.first_call))
+    case = Case("workshop", "torch-compile", "cpu", "train", 64)
+    _, _, info = harness.first_calls(case, {"cold_compile_batch": 64})
+    assert FakeCompiled.compiles == compiles
+    assert info["first_call_cache"] == ("warm" if warm else "cold")
+    assert info["first_call_cold_cache"] == "cold"
+    if not warm:
+        assert info["first_call_cold_s"] == info["first_call_s"]

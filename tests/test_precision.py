@@ -61,7 +61,7 @@ def test_default_matrix_times_tuned_configurations_on_the_flop_bound_half():
 def test_impossible_configurations_are_refused_with_the_reason():
     for mode in MODES:
         assert mode_class(mode).layouts == layouts_of(mode)  # the registry knows without importing
-    with pytest.raises(ValueError, match="tensorflow has no channels_last variant: it always runs NHWC"):
+    with pytest.raises(ValueError, match="tensorflow has no channels_last variant here: it runs NHWC"):
         mode_class("tf-graph")(WORKSHOP, "cpu", layout="channels_last")
     with pytest.raises(ValueError, match="tf32 runs on cuda only"):
         mode_class("torch-eager")(WORKSHOP, "cpu", precision="tf32")
