@@ -110,8 +110,9 @@ class GroupHolder:
         self.fresh = False  # the current group has not run a case yet
 
     def get(self, case: DPCase) -> WorkerGroup:
-        if self.group is not None and (self.group.engine, self.group.model, self.group.device,
-                                       self.group.workers) == case.group_key:
+        if self.group is not None and self.group.alive and (
+                self.group.engine, self.group.model, self.group.device,
+                self.group.workers) == case.group_key:
             self.fresh = False
             return self.group
         self.close()

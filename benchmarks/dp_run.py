@@ -52,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
         return 1
     partial = args.out / ".distributed.json.partial"
     try:
-        if not run_bench_file("bench_distributed.py", benchmark_options(args, threads), partial,
-                              "distributed"):
+        code = run_bench_file("bench_distributed.py", benchmark_options(args, threads), partial,
+                              "distributed")
+        if not partial.exists():
             return 1
         raw = annotate(load_json(partial))
     finally:
@@ -68,4 +69,4 @@ def run(args: argparse.Namespace) -> int:
     for path in (final, args.out / "distributed.md", figure):
         if path:
             print(f"wrote {path}")
-    return 0 if checked is None or checked["passed"] else 1
+    return 0 if code == 0 and (checked is None or checked["passed"]) else 1

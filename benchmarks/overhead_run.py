@@ -26,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     partial = args.out / ".overhead.json.partial"
     try:
-        if not run_bench_file("bench_op_chains.py", chain_options(args), partial, "overhead"):
+        code = run_bench_file("bench_op_chains.py", chain_options(args), partial, "overhead")
+        if not partial.exists():
             return 1
         raw = load_json(partial)
     finally:
@@ -48,4 +49,4 @@ def run(args: argparse.Namespace) -> int:
     for path in (final, args.out / "overhead.md", figure):
         if path:
             print(f"wrote {path}")
-    return 0
+    return 0 if code == 0 else 1

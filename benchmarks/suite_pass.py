@@ -11,16 +11,17 @@ from pathlib import Path
 HERE = Path(__file__).parent
 
 
-def run_bench_file(name: str, options: list[str], partial: Path, command_name: str) -> bool:
-    """True when pytest passed and wrote ``partial``; else says so on stderr."""
+def run_bench_file(name: str, options: list[str], partial: Path, command_name: str) -> int:
+    """pytest's exit status; the JSON at ``partial`` holds every case that ran, also when
+    some failed (their results are kept: the caller writes them and reports the failure)."""
     command = [sys.executable, "-m", "pytest", "-c", str(HERE / "run.ini"), f"--rootdir={HERE}",
                str(HERE / name), "--benchmark-only", "-v", f"--benchmark-json={partial}",
                "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name",
                "--benchmark-save-data", *options]  # per-round times: the intervals need them
     print(" ".join(command), flush=True)
     code = subprocess.run(command).returncode
-    if code != 0 or not partial.exists():
-        print(f"sidebyside {command_name}: the benchmarks failed (pytest exit {code}); "
-              "nothing written", file=sys.stderr)
-        return False
-    return True
+    if code != 0:
+        kept = "the cases that ran are kept" if partial.exists() else "nothing written"
+        print(f"sidebyside {command_name}: some benchmarks failed (pytest exit {code}); {kept}",
+              file=sys.stderr)
+    return code

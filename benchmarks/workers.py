@@ -176,6 +176,11 @@ class WorkerGroup:
         text = log.read().decode(errors="replace").strip().splitlines()
         return ("; its stderr ends:\n    " + "\n    ".join(text[-lines:])) if text else ""
 
+    @property
+    def alive(self) -> bool:
+        """Started and not closed (a failure closes the group)."""
+        return bool(self.procs)
+
     def pids(self) -> list[int]:
         return [p.pid for p in self.procs]
 
