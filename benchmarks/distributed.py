@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.data import seeded_batches
-from benchmarks.parity import ModeResult, ParityReport, compare, run_oracle, tolerances
+from benchmarks.parity import ModeResult, ParityReport, compare, oracle_result, tolerances
 from benchmarks.sources import load
 from benchmarks.workers import WorkerGroup
 from impls.registry import ENGINES, engine_unavailable_reason
@@ -163,7 +163,7 @@ def run_dp_parity(models: Sequence[str], engines: Sequence[str], workers: Sequen
         spec = get_model(model)
         weights = init_weights(spec, seed)
         progress(f"[{model}] oracle (float64 NumPy): {steps} steps at global batch {batch}")
-        oracle = run_oracle(spec, weights, batches)
+        oracle = oracle_result(model, seed, batch, steps)
         for engine in engines:
             for n in workers:
                 name = f"{engine}-w{n}"

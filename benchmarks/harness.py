@@ -28,14 +28,14 @@ class Settings:
     """How long to measure. Rounds are explicit per case: enough to fill the budget, within
     [min_rounds, max_rounds], from one calibration call after the first call."""
 
-    round_budget_s: float = 1.0
+    round_budget_s: float = 0.7  # a pass's rounds; run-to-run drift needs passes, not rounds
     min_rounds: int = 5
     max_rounds: int = 100
     warmup_rounds: int = 3
-    # Variable-size stream length: 64 batches of 1..128 images hold ~48 distinct sizes,
+    # Variable-size stream length: 32 batches of 1..128 images hold ~28 distinct sizes,
     # enough to show every retrace and compile the shapes cause; 200 (~108 sizes) made
     # tf-xla's first pass alone 6 of the full run's minutes (one XLA compile per size).
-    stream_batches: int = 64
+    stream_batches: int = 32
     stream_rounds: int = 3
     pipeline_images: int | None = 2048  # per epoch round; None: the whole training split
     pipeline_rounds: int = 5

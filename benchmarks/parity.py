@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cache
 
 import numpy as np
 
@@ -160,6 +161,15 @@ def run_oracle(spec: ModelSpec, weights: Weights,
     return ModeResult(logits, loss, grads, dict(oracle.weights), np.array(curve))
 
 
+@cache
+def oracle_result(model: str, seed: int, batch: int, steps: int) -> ModeResult:
+    """The oracle on the seeded weights and batches, computed once per process: `sidebyside
+    run` checks several configurations (fp32, channels_last, ...) against the same one, and
+    the float64 oracle is the slowest part of parity."""
+    spec = get_model(model)
+    return run_oracle(spec, init_weights(spec, seed), seeded_batches(steps, batch, seed))
+
+
 def run_mode(mode: str, spec: ModelSpec, device: str, weights: Weights,
              batches: Sequence[tuple[np.ndarray, np.ndarray]], precision: str = "fp32",
              layout: str = "default") -> ModeResult:
@@ -248,7 +258,7 @@ def run_parity(models: Sequence[str], modes: Sequence[str], device: str = "cpu",
         spec = get_model(model)
         weights = init_weights(spec, seed)
         say(f"[{model}] oracle (float64 NumPy): {steps} steps at batch {batch}")
-        refs = {"oracle": run_oracle(spec, weights, batches)}
+        refs = {"oracle": oracle_result(model, seed, batch, steps)}
         results = {}
         for mode in runnable:
             say(f"[{model}] {mode} {precision} {layout} on {device}")

@@ -36,17 +36,18 @@ class TFMWMS(TFGraph):
                 implementation=comm.NCCL if self.device == "cuda" else comm.RING))
         resolver = self.strategy.cluster_resolver
         self.rank, self.world = resolver.task_id or 0, self.strategy.num_replicas_in_sync
-        self.global_batch = 0  # set with each shard: the loss scale depends on it
+        # set with each shard; a variable, not a Python number baked into the traced step
+        self.global_batch = tf.Variable(1.0, trainable=False)
         super()._build(weights)
         self._steps = {reduce: tf.function(partial(self._run_step, reduce)) for reduce in (True, False)}
         self._grads = tf.function(self._run_grads)
 
     def set_global_batch(self, global_batch: int) -> None:
-        self.global_batch = global_batch
+        self.global_batch.assign(float(global_batch))
 
     def _loss_fn(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         per_example = -tf.gather(self._net(x, True), y, axis=1, batch_dims=1)
-        return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
+        return tf.reduce_sum(per_example) / self.global_batch  # tf.nn.compute_average_loss's sum
 
     def _replica_grads(self, x: tf.Tensor, y: tf.Tensor, reduce: bool) -> tuple[tf.Tensor, list]:
         loss, grads = self._grads_eager(x, y)
