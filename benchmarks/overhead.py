@@ -14,6 +14,7 @@ own cost is visible.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from impls.base import CHAIN_OPS, CHAIN_SIZE
 from impls.registry import mode_class, unavailable_reason
 from impls.spec import get_model
 
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # torch.profiler: no start/stop lines per step
 CHAIN_LENGTHS = (1, 8, 32, 128)
 BREAKDOWN_BATCHES = (1, 64)
 PROFILED_STEPS = 3  # after one discarded (the profiler's own start-up); the median is kept

@@ -228,7 +228,11 @@ class TFEager(Mode):
                               (line.timestamp_ns * 1000 + e.offset_ps) / 1e12,
                               (line.timestamp_ns * 1000 + e.offset_ps + e.duration_ps) / 1e12)
                              for e in line.events] for line in plane.lines}
-        caller = lines.pop("python", [])
+        # the calling thread's line is named after the thread (the process name, for the main
+        # thread): find it by TensorFlow's Python C-API entry points instead
+        name = next((n for n, events in lines.items()
+                     if any(e[0].startswith("TFE_Py") for e in events)), None)
+        caller = lines.pop(name, [])
         kernels = self._kernel_events(caller, [e for events in lines.values() for e in events])
         return StepProfile(wall, union_length((s, e) for _, s, e in caller),
                            union_length((s, e) for _, s, e in kernels), len(kernels))
