@@ -183,7 +183,8 @@ def scaling(frame: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
-BREAKDOWN_COLORS = {"kernels_s": "tab:green", "framework_s": "tab:orange", "python_s": "tab:red"}
+BREAKDOWN_PARTS = {"kernels_s": ("kernels", "tab:green"), "framework_s": ("framework", "tab:orange"),
+                   "python_s": ("Python", "tab:red")}
 
 
 def breakdown(rows: list[dict], path: Path) -> Path:
@@ -195,10 +196,9 @@ def breakdown(rows: list[dict], path: Path) -> Path:
     for ax, (model, batch) in zip(axes[0], panels, strict=True):
         part = frame[(frame.model == model) & (frame.batch == batch)]
         bottom = np.zeros(len(part))
-        for column, color in BREAKDOWN_COLORS.items():
+        for column, (label, color) in BREAKDOWN_PARTS.items():
             values = part[column].to_numpy(float) * 1e3
-            ax.bar(part["mode"], values, bottom=bottom, color=color,
-                   label=column.removesuffix("_s"))
+            ax.bar(part["mode"], values, bottom=bottom, color=color, label=label)
             bottom += values
         ax.scatter(part["mode"], part["unprofiled_s"].to_numpy(float) * 1e3, marker="_", s=400,
                    color="black", label="unprofiled step", zorder=3)
