@@ -30,7 +30,7 @@ import numpy as np
 
 from benchmarks.compare import Row, fdr_marks, version_change
 from benchmarks.results import load_json
-from benchmarks.stats import paired_ratio_ci
+from benchmarks.stats import paired_ratios
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 
@@ -136,15 +136,19 @@ def judge(a_runs: list[dict], b_runs: list[dict], threshold: float) -> list[Row]
         return out
 
     a, b = medians(a_runs), medians(b_runs)
-    rows = []
+    rows: list[Row] = []
+    paired = []
     for name in sorted(a.keys() | b.keys()):
         if len(a.get(name, [])) != len(a_runs) or len(b.get(name, [])) != len(b_runs):
             rows.append(Row(name, "x", note="not measured in every run of both sides (skipped?)"))
-            continue
-        ratio = paired_ratio_ci(np.array(a[name]), np.array(b[name]))
-        rows.append(Row(name, "=", ratio.value, ratio.low, ratio.high,
-                        f"noise: {ratio.method} ({len(a[name])} pairs)", ratio.p))
-    return fdr_marks(rows, threshold)
+        else:
+            paired.append(name)
+    if paired:
+        ratios = paired_ratios(np.array([a[n] for n in paired]), np.array([b[n] for n in paired]))
+        rows += [Row(name, "=", r.value, r.low, r.high,
+                     f"noise: {r.method} ({len(a_runs)} pairs, variance moderated across "
+                     f"{len(paired)} benchmarks)", r.p) for name, r in zip(paired, ratios, strict=True)]
+    return fdr_marks(sorted(rows, key=lambda r: r.name), threshold)
 
 
 def versions_line(a_runs: list[dict], b_runs: list[dict]) -> str:
