@@ -108,3 +108,17 @@ def test_ab_command_end_to_end_on_a_tiny_selection(tmp_path):
     assert "test_step[forward-workshop-torch-eager-cpu-b64]" in table
     assert "Same framework versions." in table and "torch None" not in table
     assert len(list(out.glob("run-*.json"))) == 2
+
+
+def test_variances_are_pulled_towards_their_common_level_as_far_as_their_spread_allows():
+    from benchmarks.stats import squeeze_variances
+
+    rng = np.random.default_rng(0)
+    same = 0.04 * rng.chisquare(4, 200) / 4  # one true variance, 4 degrees of freedom each
+    posterior, d0 = squeeze_variances(same, 4)
+    assert d0 > 20  # the spread is what chance gives: much pooling
+    assert np.std(posterior) < 0.3 * np.std(same)
+    assert np.median(posterior) == pytest.approx(0.04, rel=0.25)
+    mixed = np.concatenate([same[:100], 100 * same[100:]])  # two very different noise levels
+    _, d0_mixed = squeeze_variances(mixed, 4)
+    assert d0_mixed < 2  # little pooling: a quiet benchmark keeps most of its own variance
