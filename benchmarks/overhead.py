@@ -91,7 +91,10 @@ def fit_chain(lengths: Sequence[int], rounds: Sequence[np.ndarray], seed: int = 
     lengths = np.asarray(lengths, float)
     medians = np.array([np.median(r) for r in rounds])
     slope, intercept = fit_line(lengths, medians)
-    out = {"per_op_s": slope, "per_call_s": intercept}
+    # how far the line misses a median, relative to it: a chain whose per-op cost changes
+    # with its length (caches, allocation) is not a line, and its intercept means little
+    miss = float(np.max(np.abs(medians - (slope * lengths + intercept)) / medians))
+    out = {"per_op_s": slope, "per_call_s": intercept, "fit_max_miss": miss}
     if min(len(r) for r in rounds) < 2:
         return {**out, "per_op_low": np.nan, "per_op_high": np.nan,
                 "per_call_low": np.nan, "per_call_high": np.nan}

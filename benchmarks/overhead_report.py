@@ -29,17 +29,30 @@ MODE_SENTENCES = {
 }
 
 
+POOR_FIT = 0.10
+
+
+def _pct(value: float) -> str:
+    return "n/a" if pd.isna(value) else f"{value:.0%}"
+
+
 def _us(value: float) -> str:
     return "n/a" if pd.isna(value) else f"{value * 1e6:.2f}"
 
 
 def fits_lines(fits: pd.DataFrame) -> list[str]:
-    out = ["| mode | variant | op | per-op cost (µs) | 95% CI | per-call cost (µs) | 95% CI |",
-           "|---|---|---|---:|---|---:|---|"]
+    out = ["| mode | variant | op | per-op cost (µs) | 95% CI | per-call cost (µs) | 95% CI | "
+           "line misses a median by |", "|---|---|---|---:|---|---:|---|---:|"]
     for r in fits.itertuples():
+        miss = getattr(r, "fit_max_miss", float("nan"))
         out.append(f"| {r.mode} | {r.variant} | {r.op} | {_us(r.per_op_s)} | "
                    f"[{_us(r.per_op_low)}, {_us(r.per_op_high)}] | {_us(r.per_call_s)} | "
-                   f"[{_us(r.per_call_low)}, {_us(r.per_call_high)}] |")
+                   f"[{_us(r.per_call_low)}, {_us(r.per_call_high)}] | {_pct(miss)} |")
+    if "fit_max_miss" in fits and (fits["fit_max_miss"] > POOR_FIT).any():
+        out += ["", f"Where the line misses a median by more than {POOR_FIT:.0%}, the cost per op "
+                "changes with the chain's length (caches, allocation) and the per-call cost "
+                "(intercept, possibly negative) is not a cost: read the slope as the cost per op "
+                "of long chains."]
     return out
 
 

@@ -52,6 +52,7 @@ def test_fit_recovers_a_known_synthetic_slope():
     fit = fit_chain(lengths, rounds)
     assert fit["per_op_low"] <= 3e-6 <= fit["per_op_high"]
     assert fit["per_op_s"] == pytest.approx(3e-6, rel=0.01)
+    assert fit["fit_max_miss"] < 0.05  # a line fits a line
     assert fit["per_call_s"] == pytest.approx(20e-6 + 2e-6 * np.log(2), rel=0.02)
     assert fit["per_call_low"] < fit["per_call_s"] < fit["per_call_high"]
     raw = {"benchmarks": [{"name": f"k{k}", "stats": {"median": float(np.median(r)),
