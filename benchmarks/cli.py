@@ -306,24 +306,25 @@ def cmd_ab(args: argparse.Namespace) -> int:
     return 1 if any(r.mark == "+" for r in rows) else 0
 
 
+def _missing_gpu(command: str, flag: str, devices: Sequence[str]) -> bool:
+    """True (after saying so) when cuda is asked for and torch sees no GPU."""
+    if "cuda" in devices and not torch_gpu_present():
+        print(f"sidebyside {command}: error: {flag} cuda, but torch sees no CUDA GPU; run on a "
+              f"machine with one, or use {flag} cpu", file=sys.stderr)
+        return True
+    return False
+
+
 def cmd_distributed(args: argparse.Namespace) -> int:
     from benchmarks import dp_run
 
-    if args.device == "cuda" and not torch_gpu_present():
-        print("sidebyside distributed: error: --device cuda, but torch sees no CUDA GPU; run on "
-              "a machine with one, or use --device cpu", file=sys.stderr)
-        return 2
-    return dp_run.run(args)
+    return 2 if _missing_gpu("distributed", "--device", [args.device]) else dp_run.run(args)
 
 
 def cmd_overhead(args: argparse.Namespace) -> int:
     from benchmarks import overhead_run
 
-    if "cuda" in args.devices and not torch_gpu_present():
-        print("sidebyside overhead: error: --devices cuda, but torch sees no CUDA GPU; run on a "
-              "machine with one, or use --devices cpu", file=sys.stderr)
-        return 2
-    return overhead_run.run(args)
+    return 2 if _missing_gpu("overhead", "--devices", args.devices) else overhead_run.run(args)
 
 
 def _workers_arg(text: str) -> tuple[int, ...]:

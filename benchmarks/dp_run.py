@@ -12,7 +12,7 @@ import json
 import sys
 
 from benchmarks import dp_report, plots
-from benchmarks.distributed import annotate, run_dp_parity, summarize
+from benchmarks.distributed import annotate, run_dp_parity, summarize, threads_per_worker
 from benchmarks.files import write_text_atomically
 from benchmarks.machine import cpu_count
 from benchmarks.results import load_json
@@ -43,7 +43,7 @@ def benchmark_options(args: argparse.Namespace, threads: int) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    threads = args.threads or max(1, cpu_count() // max(args.workers))
+    threads = args.threads or threads_per_worker(cpu_count(), args.workers)
     args.out.mkdir(parents=True, exist_ok=True)
     try:
         checked = parity(args, threads)

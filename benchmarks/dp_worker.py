@@ -46,8 +46,8 @@ def build_engine(engine: str, model: str, device: str, threads: int):
 class Worker:
     """The engine plus this worker's shards of the global batches it was given."""
 
-    def __init__(self, engine, threads: int):
-        self.engine, self.threads = engine, threads
+    def __init__(self, engine):
+        self.engine = engine
         self.batches: list[Any] = []
         self.global_batch = self.shard = 0
 
@@ -106,7 +106,7 @@ def serve(args: argparse.Namespace) -> int:
     os.dup2(2, 1)  # library prints go to stderr, never into the answers
     _exit_when_orphaned()
     started = time.perf_counter()
-    worker = Worker(build_engine(args.engine, args.model, args.device, args.threads), args.threads)
+    worker = Worker(build_engine(args.engine, args.model, args.device, args.threads))
     engine = worker.engine
     answers.write(json.dumps({"ready": True, "rank": engine.rank, "world": engine.world,
                               "setup_s": time.perf_counter() - started, "pid": os.getpid()}) + "\n")
@@ -121,7 +121,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def standalone(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    worker = Worker(build_engine(args.engine, args.model, args.device, args.threads), args.threads)
+    worker = Worker(build_engine(args.engine, args.model, args.device, args.threads))
     engine = worker.engine
     global_batch = args.batch * engine.world
     batches = seeded_batches(1, global_batch, seed=0, source=args.data)
