@@ -2,8 +2,8 @@
 
 import pytest
 
-from benchmarks.distributed import run_dp_case
 from benchmarks.plugin import device_context
+from benchmarks.tasks.distributed import run_dp_case
 
 
 @pytest.mark.sidebyside("distributed")

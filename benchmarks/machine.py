@@ -15,6 +15,7 @@ import numpy as np
 import psutil
 
 from benchmarks.matrix import INTER_OP_THREADS
+from impls.frameworks import FRAMEWORKS
 
 
 def has(package: str) -> bool:
@@ -26,29 +27,13 @@ def cpu_count() -> int:
 
 
 def configure_threads(intra: int) -> dict[str, int | None]:
-    """Give both frameworks the same intra-op budget and a fixed inter-op one; returns what
-    each framework actually reports (a runtime already started keeps its settings)."""
+    """Give every installed framework the same intra-op budget and a fixed inter-op one;
+    returns what each framework actually reports (a runtime already started keeps its
+    settings)."""
     out: dict[str, int | None] = {"requested_intra_op": intra, "inter_op": INTER_OP_THREADS}
-    if has("torch"):
-        import torch
-
-        torch.set_num_threads(intra)
-        try:
-            torch.set_num_interop_threads(INTER_OP_THREADS)
-        except RuntimeError:
-            pass  # parallel work already ran in this process; the getter reports the truth
-        out["torch_intra_op"] = torch.get_num_threads()
-        out["torch_inter_op"] = torch.get_num_interop_threads()
-    if has("tensorflow"):
-        from impls.tf_modes import tf
-
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(intra)
-            tf.config.threading.set_inter_op_parallelism_threads(INTER_OP_THREADS)
-        except RuntimeError:
-            pass  # TF's runtime is initialized; its settings can no longer change
-        out["tf_intra_op"] = tf.config.threading.get_intra_op_parallelism_threads() or None
-        out["tf_inter_op"] = tf.config.threading.get_inter_op_parallelism_threads() or None
+    for fw in FRAMEWORKS.values():
+        if fw.installed():
+            out.update(fw.set_threads(intra, INTER_OP_THREADS))
     return out
 
 
@@ -81,31 +66,10 @@ def gemm_peak(device: str, precision: str = "fp32", threads: int | None = None,
         a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
         with threadpool_limits(limits=threads):
             rates["numpy"] = flops / _best_seconds(lambda: a @ a, repeats) / 1e9
-    if has("torch"):
-        import torch
-
-        if device == "cpu" or torch.cuda.is_available():
-            dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
-            t = torch.randn(n, n, device=device).to(dtype)
-            sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-            saved = torch.backends.cuda.matmul.allow_tf32
-            torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
-            try:
-                rates["torch"] = flops / _best_seconds(lambda: (t @ t, sync()), repeats) / 1e9
-            finally:
-                torch.backends.cuda.matmul.allow_tf32 = saved
-    if has("tensorflow"):
-        from impls.tf_modes import tf, tf_device_name
-
-        if device == "cpu" or tf.config.list_physical_devices("GPU"):
-            dtype = {"bf16": tf.bfloat16, "fp16": tf.float16}.get(precision, tf.float32)
-            tf.config.experimental.enable_tensor_float_32_execution(precision == "tf32")
-            # eager ops on CPU return once computed; a GPU needs the barrier
-            sync = tf.test.experimental.sync_devices if device == "cuda" else (lambda: None)
-            with tf.device(tf_device_name(device)):
-                m = tf.cast(tf.random.normal((n, n)), dtype)
-                rates["tensorflow"] = flops / _best_seconds(
-                    lambda: (tf.matmul(m, m), sync()), repeats) / 1e9
+    for fw in FRAMEWORKS.values():
+        if fw.installed() and (device == "cpu" or fw.gpu_count()):
+            with fw.matmul(n, device, precision) as run:
+                rates[fw.name] = flops / _best_seconds(run, repeats) / 1e9
     best = max(rates, key=rates.get)
     return {"gflops": rates[best], "library": best, "per_library_gflops": rates,
             "precision": precision, "threads": threads,

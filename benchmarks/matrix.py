@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from benchmarks.sources import DEFAULT_SOURCE, check_source
+from benchmarks.data.sources import DEFAULT_SOURCE, check_source
 from impls.base import DEVICES
 from impls.precision import LAYOUTS, PRECISIONS, check_layout, check_precision, tag
 from impls.registry import MODES, check_device, check_mode, layouts_of

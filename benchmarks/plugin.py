@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks import machine
-from benchmarks.distributed import (
+from benchmarks.harness import DEFAULT_SETTINGS, QUICK_SETTINGS, Settings
+from benchmarks.matrix import MATRIX_HELP, Case, Selection, parse_list, selection
+from benchmarks.tasks.distributed import (
     ENGINE_NAMES,
     DPCase,
     GroupHolder,
@@ -24,9 +26,7 @@ from benchmarks.distributed import (
     parse_workers,
     threads_per_worker,
 )
-from benchmarks.harness import DEFAULT_SETTINGS, QUICK_SETTINGS, Settings
-from benchmarks.matrix import MATRIX_HELP, Case, Selection, parse_list, selection
-from benchmarks.overhead import ChainCase, chain_cases
+from benchmarks.tasks.overhead import ChainCase, chain_cases
 from impls.precision import timing_reason
 from impls.registry import (
     MODES,
@@ -105,7 +105,7 @@ def pytest_configure(config: pytest.Config) -> None:
             opt("--quick"), gpu_present=torch_gpu_present() if devices not in (None, "cpu") else False,
             data=opt("--data"), precisions=opt("--precisions"), layouts=opt("--layouts"))
         if _benchmarks_enabled(config):
-            from benchmarks.sources import load
+            from benchmarks.data.sources import load
 
             load(config.stash[SELECTION].data)  # a missing or corrupt data set stops the run here
     except ValueError as err:  # DataError included

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import shutil
 import sys
 from functools import cache
 
 from impls.base import DEVICES, Mode
+from impls.frameworks import get_framework
 from impls.precision import (
     FRAMEWORK_LAYOUTS,
     check_choice,
@@ -37,17 +37,13 @@ def check_device(name: str) -> str:
 
 
 @cache
-def _has_gpu(framework: str) -> bool:
-    if framework == "torch":
-        import torch
-        return torch.cuda.is_available()
-    import tensorflow as tf
-    return bool(tf.config.list_physical_devices("GPU"))
+def _gpu_count(framework: str) -> int:
+    return get_framework(framework).gpu_count()
 
 
 def torch_gpu_present() -> bool:
     """Whether torch sees a CUDA GPU: what `--devices` defaults and checks go by."""
-    return importlib.util.find_spec("torch") is not None and _has_gpu("torch")
+    return get_framework("torch").installed() and _gpu_count("torch") > 0
 
 
 def layouts_of(mode: str) -> tuple[str, ...]:
@@ -64,15 +60,14 @@ def unavailable_reason(mode: str, device: str, precision: str = "fp32",
         slow_reason(precision, device) if timing else None) or layout_reason(framework, layout)
     if reason:
         return reason
-    if importlib.util.find_spec(framework) is None:
-        extra = "pip install 'sidebyside[cpu]'" if framework == "tensorflow" else "pip install torch"
-        return f"{framework} is not installed ({extra})"
+    if not get_framework(framework).installed():
+        return f"{framework} is not installed ({get_framework(framework).install})"
     if mode == "torch-compile":
         if sys.platform == "win32":
             return "torch.compile's inductor backend is not supported on Windows"
         if device == "cpu" and not (shutil.which("c++") or shutil.which("g++")):
             return "torch.compile on CPU needs a C++ compiler (g++) on PATH"
-    if device == "cuda" and not _has_gpu(framework):
+    if device == "cuda" and not _gpu_count(framework):
         return f"no CUDA GPU visible to {framework}"
     return None
 
@@ -104,14 +99,6 @@ def engine_unavailable_reason(engine: str, device: str, workers: int = 1) -> str
         return (f"{workers} workers need {workers} GPUs (one each); {gpus} visible: "
                 "multi-GPU scaling not measured here")
     return None
-
-
-def _gpu_count(framework: str) -> int:
-    if framework == "torch":
-        import torch
-        return torch.cuda.device_count()
-    import tensorflow as tf
-    return len(tf.config.list_physical_devices("GPU"))
 
 
 def engine_class(engine: str) -> type[Mode]:

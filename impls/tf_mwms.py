@@ -24,11 +24,6 @@ class TFMWMS(TFGraph):
     name = "tf-mwms"
     variants = ("default",)
 
-    @staticmethod
-    def configure_threads(intra: int) -> None:
-        tf.config.threading.set_intra_op_parallelism_threads(intra)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-
     def _build(self, weights: Weights) -> None:
         comm = tf.distribute.experimental.CommunicationImplementation
         self.strategy = tf.distribute.MultiWorkerMirroredStrategy(

@@ -26,11 +26,6 @@ class TorchDDP(TorchEager):
     name = "torch-ddp"
     layouts = ("default",)
 
-    @staticmethod
-    def configure_threads(intra: int) -> None:
-        torch.set_num_threads(intra)
-        torch.set_num_interop_threads(1)
-
     def _build(self, weights: Weights) -> None:
         if not dist.is_initialized():
             backend = "nccl" if self.device == "cuda" else "gloo"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.data import seeded_batches
+from benchmarks.data.batches import seeded_batches
 from impls.base import Mode
 from impls.registry import MODES, mode_class, unavailable_reason
 from impls.spec import MODELS, get_model

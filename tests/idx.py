@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.sources import IDX_FILES, IDX_MAGIC
+from benchmarks.data.sources import IDX_FILES, IDX_MAGIC
 
 
 def idx_bytes(array: np.ndarray, kind: str) -> bytes:

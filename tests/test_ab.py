@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.ab import SpecError, judge, order, run_pairs, side
-from benchmarks.compare import compare_runs
+from benchmarks.analysis.compare import compare_runs
+from benchmarks.tasks.ab import SpecError, judge, order, run_pairs, side
 from tests.fixtures import bench, run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,7 +111,7 @@ def test_ab_command_end_to_end_on_a_tiny_selection(tmp_path):
 
 
 def test_variances_are_pulled_towards_their_common_level_as_far_as_their_spread_allows():
-    from benchmarks.stats import squeeze_variances
+    from benchmarks.analysis.stats import squeeze_variances
 
     rng = np.random.default_rng(0)
     same = 0.04 * rng.chisquare(4, 200) / 4  # one true variance, 4 degrees of freedom each

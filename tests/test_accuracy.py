@@ -6,9 +6,9 @@ import json
 import pandas as pd
 import pytest
 
-from benchmarks.accuracy import summary_frame, train_to_target
 from benchmarks.cli import main
-from benchmarks.sources import load
+from benchmarks.data.sources import load
+from benchmarks.tasks.accuracy import summary_frame, train_to_target
 from impls.registry import unavailable_reason
 from tests.fixtures import standard_run
 

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from benchmarks.analysis.compare import compare_runs, run_noise
+from benchmarks.analysis.results import machine_fingerprint
 from benchmarks.cli import main
-from benchmarks.compare import compare_runs, run_noise
-from benchmarks.results import machine_fingerprint
 from tests.fixtures import bench, run, slowed, standard_run
 
 TRAIN64 = "test_step[train-workshop-torch-eager-cpu-b64]"

@@ -13,8 +13,8 @@ import numpy as np
 import psutil
 import pytest
 
-from benchmarks.data import seeded_batches
-from benchmarks.distributed import (
+from benchmarks.data.batches import seeded_batches
+from benchmarks.tasks.distributed import (
     DPCase,
     annotate,
     dp_cases,
@@ -24,8 +24,8 @@ from benchmarks.distributed import (
     threads_per_worker,
     write_batches,
 )
-from benchmarks.dp_worker import shard_rows
-from benchmarks.workers import WorkerError, WorkerGroup
+from benchmarks.tasks.dp_worker import shard_rows
+from benchmarks.tasks.workers import WorkerError, WorkerGroup
 from impls.registry import engine_unavailable_reason
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from benchmarks.parity import FORWARD_RTOL, GRAD_RTOL, errors
+from benchmarks.tasks.parity import FORWARD_RTOL, GRAD_RTOL, errors
 from impls.oracle import Oracle
 from impls.spec import WORKSHOP, get_model
 from impls.weights import init_weights

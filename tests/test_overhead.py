@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.overhead import chain_fits, fit_chain, profile_breakdown
+from benchmarks.tasks.overhead import chain_fits, fit_chain, profile_breakdown
 from impls.base import CHAIN_OPS, chain_inputs
 from impls.registry import MODES, mode_class, unavailable_reason
 from impls.step_profile import StepProfile, union_length

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import benchmarks.parity as parity
+import benchmarks.tasks.parity as parity
 from benchmarks.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +80,7 @@ def test_a_one_percent_learning_rate_error_fails_the_loss_curve(monkeypatch):
     """The training checks can fail: an oracle stepping with lr 1% high is caught."""
     import dataclasses
 
-    import benchmarks.parity as parity
+    import benchmarks.tasks.parity as parity
 
     monkeypatch.setattr(parity, "RECIPE", dataclasses.replace(parity.RECIPE, lr=parity.RECIPE.lr * 1.01))
     report = parity.run_parity(["workshop"], ["torch-eager"], steps=parity.LOSS_CURVE_STEPS,

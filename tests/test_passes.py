@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from benchmarks.compare import compare_runs
-from benchmarks.passes import PassMismatch, merge_passes
-from benchmarks.stats import BETWEEN_PASSES, WITHIN_RUN, Timings, passes_ratio_ci, ratio_ci
+from benchmarks.analysis.compare import compare_runs
+from benchmarks.analysis.passes import PassMismatch, merge_passes
+from benchmarks.analysis.stats import BETWEEN_PASSES, WITHIN_RUN, Timings, passes_ratio_ci, ratio_ci
 from tests.fixtures import bench, run, standard_run
 
 NAME = "test_step[train-workshop-torch-eager-cpu-b64]"

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from benchmarks.data import normalize
-from benchmarks.pipelines import epoch_order, make_pipeline
-from benchmarks.sources import load
+from benchmarks.data.batches import normalize
+from benchmarks.data.pipelines import epoch_order, make_pipeline
+from benchmarks.data.sources import load
 from impls.registry import unavailable_reason
 
 FRAMEWORKS = ["torch", "tensorflow"]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from benchmarks.matrix import Case, selection
-from benchmarks.parity import ModeResult, peer_checks, run_parity, tolerances
+from benchmarks.tasks.parity import ModeResult, peer_checks, run_parity, tolerances
 from impls.precision import UNIT_ROUNDOFF, layer_dtype, tag
 from impls.registry import MODES, layouts_of, mode_class
 from impls.spec import EXAMPLES, WORKSHOP, Conv2d, Dropout, Linear, LogSoftmax, MaxPool2d, ReLU

@@ -5,9 +5,9 @@ import json
 import pandas as pd
 import pytest
 
+from benchmarks.analysis.compare import compare_runs
+from benchmarks.analysis.history import append_history, github_action_benchmark
 from benchmarks.cli import main
-from benchmarks.compare import compare_runs
-from benchmarks.history import append_history, github_action_benchmark
 from tests.fixtures import bench, run, slowed, standard_run
 
 TRAIN64 = "test_step[train-workshop-torch-eager-cpu-b64]"
@@ -60,7 +60,7 @@ def test_a_30_percent_slowdown_is_flagged(tmp_path, capsys):
 
 
 def test_verdicts_come_from_passes_with_false_discovery_control(tmp_path):
-    from benchmarks.passes import merge_passes
+    from benchmarks.analysis.passes import merge_passes
 
     # three passes; tf-graph 2x faster than torch-eager in each, tf-eager within noise of tf-graph
     passes = [run([bench("torch-eager", "train", 64, 80.0 * f, seed=i),
@@ -132,7 +132,7 @@ def test_bad_results_exit_2_and_write_nothing(tmp_path, capsys, content, message
 
 
 def test_report_failure_leaves_existing_output_unchanged(tmp_path, monkeypatch):
-    import benchmarks.plots as plots
+    import benchmarks.output.plots as plots
 
     out = tmp_path / "rep"
     out.mkdir()
@@ -202,7 +202,7 @@ def test_first_calls_are_labelled_by_what_the_compile_cache_did(tmp_path):
 
 
 def test_data_parallel_and_overhead_sections_come_from_the_json_beside_the_results(tmp_path):
-    from benchmarks.distributed import DPCase
+    from benchmarks.tasks.distributed import DPCase
     from tests.test_distributed import fake_result
 
     results = write(tmp_path / "r.json", standard_run())

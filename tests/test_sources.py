@@ -6,7 +6,7 @@ import socket
 import numpy as np
 import pytest
 
-from benchmarks.sources import (
+from benchmarks.data.sources import (
     DataError,
     check_source,
     idx_mnist,

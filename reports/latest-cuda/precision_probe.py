@@ -6,8 +6,8 @@ import json, os, sys, time, traceback
 import numpy as np
 import torch
 import torch.nn.functional as F
-from benchmarks.data import seeded_batches
-from benchmarks.parity import errors, run_oracle
+from benchmarks.data.batches import seeded_batches
+from benchmarks.tasks.parity import errors, run_oracle
 from impls.registry import mode_class
 from impls.spec import get_model
 from impls.weights import init_weights

@@ -1,7 +1,7 @@
 """Regression verdicts between two runs: ratio current/baseline, interval, one-character mark.
 
 The noise each ratio is judged against comes from the widest level of repetition available
-(see benchmarks/stats.py): earlier runs of the same benchmark on the same machine and thread
+(see benchmarks/analysis/stats.py): earlier runs of the same benchmark on the same machine and thread
 count in the history CSV (at least MIN_HISTORY_RUNS), else the passes, else the rounds.
 Marks are decided after Benjamini-Hochberg control across all benchmarks compared: comparing
 40 benchmarks at 95% each would otherwise flag about two in an A/A comparison by chance.
@@ -16,9 +16,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmarks.analysis.results import (
+    ResultsError,
+    is_quick,
+    load_json,
+    machine_fingerprint,
+    threads_of,
+    timings,
+)
+from benchmarks.analysis.stats import history_ratio_ci, q_values, ratio_ci
 from benchmarks.matrix import parse_fraction
-from benchmarks.results import ResultsError, is_quick, load_json, machine_fingerprint, threads_of, timings
-from benchmarks.stats import history_ratio_ci, q_values, ratio_ci
 
 MARKS = {"+": "significantly slower beyond the threshold", "-": "significantly faster",
          "=": "within noise or threshold", "x": "not comparable"}

@@ -28,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.compare import Row, fdr_marks, version_change
-from benchmarks.results import load_json
-from benchmarks.stats import paired_ratios
+from benchmarks.analysis.compare import Row, fdr_marks, version_change
+from benchmarks.analysis.results import load_json
+from benchmarks.analysis.stats import paired_ratios
 
-CHECKOUT = Path(__file__).resolve().parents[1]
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 class SpecError(ValueError):

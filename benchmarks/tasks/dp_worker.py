@@ -1,4 +1,4 @@
-"""One data-parallel worker process: ``python -m benchmarks.dp_worker``.
+"""One data-parallel worker process: ``python -m benchmarks.tasks.dp_worker``.
 
 Two ways to run it:
 - ``--serve`` (what `sidebyside distributed` and the benchmarks start, one per worker): reads
@@ -22,7 +22,9 @@ from typing import IO, Any
 
 import numpy as np
 
-from benchmarks.data import seeded_batches
+from benchmarks.data.batches import seeded_batches
+from benchmarks.matrix import INTER_OP_THREADS
+from impls.frameworks import get_framework
 from impls.registry import engine_class
 from impls.spec import get_model
 
@@ -39,7 +41,7 @@ def build_engine(engine: str, model: str, device: str, threads: int):
     """Threads first (a framework's runtime takes its settings when it starts), then the
     engine, whose construction is the rendezvous with the other workers."""
     cls = engine_class(engine)
-    cls.configure_threads(threads)
+    get_framework(cls.framework).set_threads(threads, INTER_OP_THREADS)
     return cls(get_model(model), device, seed=0, dropout=False)
 
 
@@ -144,7 +146,7 @@ def standalone(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.dp_worker", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.tasks.dp_worker", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engine", required=True, help="torch-ddp or tf-mwms")
     parser.add_argument("--model", default="examples", help="workshop or examples")

@@ -11,13 +11,13 @@ import argparse
 import json
 import sys
 
-from benchmarks import dp_report, plots
-from benchmarks.distributed import annotate, run_dp_parity, summarize, threads_per_worker
-from benchmarks.files import write_text_atomically
+from benchmarks.analysis.results import load_json
 from benchmarks.machine import cpu_count
-from benchmarks.results import load_json
-from benchmarks.suite_pass import run_bench_file
-from benchmarks.workers import WorkerError
+from benchmarks.output import dp_report, plots
+from benchmarks.output.files import write_text_atomically
+from benchmarks.tasks.distributed import annotate, run_dp_parity, summarize, threads_per_worker
+from benchmarks.tasks.suite_pass import run_bench_file
+from benchmarks.tasks.workers import WorkerError
 
 QUICK_PARITY_BATCH = 16  # per worker 8 at 2 workers: the check is the same, the oracle faster
 

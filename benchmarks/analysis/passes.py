@@ -2,7 +2,7 @@
 pytest-benchmark JSON: rounds pooled, stats recomputed, each pass's median kept.
 
 Passes are what make the intervals honest on a shared machine: rounds inside one process see
-one machine state, while a later process sees another (see benchmarks/stats.py).
+one machine state, while a later process sees another (see benchmarks/analysis/stats.py).
 """
 
 from __future__ import annotations

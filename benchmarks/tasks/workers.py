@@ -1,6 +1,6 @@
 """A group of data-parallel worker processes on this machine, driven step by step.
 
-Each worker is ``python -m benchmarks.dp_worker --serve`` in its own session (process group),
+Each worker is ``python -m benchmarks.tasks.dp_worker --serve`` in its own session (process group),
 told its place in the cluster through the environment as ``torchrun`` (MASTER_ADDR,
 MASTER_PORT, RANK, WORLD_SIZE) or TensorFlow (TF_CONFIG) would, over loopback. Every
 command goes to all workers and returns when all have answered, within a deadline; a worker
@@ -22,9 +22,10 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from impls.frameworks import get_framework
 from impls.registry import ENGINES
 
-CHECKOUT = Path(__file__).resolve().parents[1]
+CHECKOUT = Path(__file__).resolve().parents[2]
 SETUP_TIMEOUT_S = 300.0  # imports, rendezvous, TensorFlow's server start
 STEP_TIMEOUT_S = 300.0  # one command (a step at batch 256 on one thread takes ~1 s here)
 
@@ -55,17 +56,6 @@ def port_in_use(port: int) -> bool:
     return False
 
 
-def cluster_env(engine: str, rank: int, workers: int, ports: list[int]) -> dict[str, str]:
-    """Worker ``rank``'s cluster, as each framework's own launcher describes it (torch: one
-    rendezvous port; TensorFlow: one port per worker)."""
-    if ENGINES[engine][2] == "torch":
-        return {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(ports[0]), "RANK": str(rank),
-                "LOCAL_RANK": str(rank), "WORLD_SIZE": str(workers)}
-    return {"TF_CONFIG": json.dumps({
-        "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
-        "task": {"type": "worker", "index": rank}})}
-
-
 class WorkerGroup:
     """``workers`` processes of ``engine`` on ``model``; use as a context manager."""
 
@@ -74,7 +64,8 @@ class WorkerGroup:
                  step_timeout_s: float = STEP_TIMEOUT_S):
         self.engine, self.model, self.device = engine, model, device
         self.workers, self.threads = workers, threads
-        self.ports = ports or free_ports(workers if ENGINES[engine][2] == "tensorflow" else 1)
+        self.framework = get_framework(ENGINES[engine][2])
+        self.ports = ports or free_ports(self.framework.rendezvous_ports(workers))
         self.setup_timeout_s, self.step_timeout_s = setup_timeout_s, step_timeout_s
         self.procs: list[subprocess.Popen] = []
         self.logs: list[IO[bytes]] = []
@@ -97,10 +88,10 @@ class WorkerGroup:
         for rank in range(self.workers):
             log = tempfile.TemporaryFile()
             env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": str(self.threads),
-                   **cluster_env(self.engine, rank, self.workers, self.ports)}
+                   **self.framework.cluster_env(rank, self.workers, self.ports)}
             self.logs.append(log)
             self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.dp_worker", "--serve", "--engine", self.engine,
+                [sys.executable, "-m", "benchmarks.tasks.dp_worker", "--serve", "--engine", self.engine,
                  "--model", self.model, "--device", self.device, "--threads", str(self.threads)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
                 start_new_session=True, bufsize=0))

@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.data import seeded_batches
-from benchmarks.parity import ModeResult, ParityReport, compare, oracle_result, tolerances
-from benchmarks.sources import load
-from benchmarks.workers import WorkerGroup
+from benchmarks.data.batches import seeded_batches
+from benchmarks.data.sources import load
+from benchmarks.tasks.parity import ModeResult, ParityReport, compare, oracle_result, tolerances
+from benchmarks.tasks.workers import WorkerGroup
 from impls.registry import ENGINES, engine_unavailable_reason
 from impls.spec import RECIPE, get_model
 from impls.weights import init_weights

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from benchmarks.distributed import summarize
+from benchmarks.tasks.distributed import summarize
 
 NOT_MEASURED = ("Not measured: no distributed.json next to the results (run `sidebyside "
                 "distributed --out DIR` with the report's folder).")

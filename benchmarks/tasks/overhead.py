@@ -15,7 +15,6 @@ own cost is visible.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +23,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from benchmarks.data import seeded_batches
+from benchmarks.data.batches import seeded_batches
+from benchmarks.harness import record_options, time_once
 from impls.base import CHAIN_OPS, CHAIN_SIZE
 from impls.registry import mode_class, unavailable_reason
 from impls.spec import get_model
@@ -65,8 +65,6 @@ def chain_cases(modes: Sequence[str], devices: Sequence[str],
 
 def run_chain_case(benchmark, case: ChainCase, settings, context: dict) -> None:
     """The chain's first call (trace / compile) apart, then rounds of one call each."""
-    from benchmarks.harness import record_options, time_once
-
     call = mode_class(case.mode).op_chain(case.op, case.length, case.device, case.variant)
     first = time_once(call)
     rounds = settings.max_rounds  # calls of microseconds: the most rounds the settings allow
@@ -132,12 +130,7 @@ def chain_fits(raw: dict[str, Any]) -> pd.DataFrame:
 
 
 def median_step_s(step: Callable[[], Any], count: int) -> float:
-    times = []
-    for _ in range(count):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return float(np.median([time_once(step) for _ in range(count)]))
 
 
 def profile_breakdown(models: Sequence[str], modes: Sequence[str], device: str = "cpu",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.sources import DEFAULT_SOURCE, load
+from benchmarks.data.sources import DEFAULT_SOURCE, load
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # the workshop's normalization
 

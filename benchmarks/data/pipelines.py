@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmarks.data import MNIST_MEAN, MNIST_STD
+from benchmarks.data.batches import MNIST_MEAN, MNIST_STD
 
 
 def epoch_order(size: int, seed: int, epoch: int) -> np.ndarray:

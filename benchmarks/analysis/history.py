@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from scipy.stats import gmean
 
-from benchmarks.files import replace_atomically, write_text_atomically
-from benchmarks.results import is_quick, machine_fingerprint, threads_of
+from benchmarks.analysis.results import is_quick, machine_fingerprint, threads_of
+from benchmarks.output.files import replace_atomically, write_text_atomically
 
 HISTORY_COLUMNS = ["commit", "date", "machine", "threads", "quick", "passes", "name", "median_s",
                    "iqr_s", "rounds"]

@@ -12,11 +12,12 @@ from typing import Any
 
 import pandas as pd
 
-from benchmarks import best, dp_report, overhead_report, plots
-from benchmarks.distributed import summarize
+from benchmarks.analysis import best
+from benchmarks.analysis.results import ResultsError, load_frames, machine_fingerprint
+from benchmarks.analysis.stats import BETWEEN_PASSES, NO_VERDICT, WITHIN_RUN, timing_ratio, verdicts
 from benchmarks.matrix import PHASES
-from benchmarks.results import ResultsError, load_frames, machine_fingerprint
-from benchmarks.stats import BETWEEN_PASSES, NO_VERDICT, WITHIN_RUN, timing_ratio, verdicts
+from benchmarks.output import dp_report, overhead_report, plots
+from benchmarks.tasks.distributed import summarize
 from impls.registry import MODES
 
 # (candidate, baseline, what the pair separates)

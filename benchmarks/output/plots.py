@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from benchmarks.files import replace_atomically
 from benchmarks.matrix import PHASES
+from benchmarks.output.files import replace_atomically
 from impls.registry import MODES
 
 COLORS = dict(zip(MODES, plt.get_cmap("tab10").colors, strict=False))
@@ -28,36 +28,50 @@ def _save(fig, path: Path) -> Path:
         plt.close(fig)
 
 
+def _grid(frame: pd.DataFrame, rows: tuple[str, list], columns: tuple[str, list], width: float):
+    """A figure with one panel per (row value, column value) of two of ``frame``'s columns;
+    returns it, its axes and (axes, that panel's rows, (row value, column value)) per panel."""
+    (row_key, row_values), (column_key, column_values) = rows, columns
+    fig, axes = plt.subplots(len(row_values), len(column_values),
+                             figsize=(width * len(column_values), 3.4 * len(row_values)), squeeze=False)
+    panels = [(axes[i][j], frame[(frame[row_key] == r) & (frame[column_key] == c)], (r, c))
+              for i, r in enumerate(row_values) for j, c in enumerate(column_values)]
+    return fig, axes, panels
+
+
+def _legend_below(fig, axes, below: float) -> None:
+    """One legend for the whole figure, under the panels: every label once, in first-seen order."""
+    legend = {}
+    for ax in np.ravel(axes):
+        handles, labels = ax.get_legend_handles_labels()
+        for handle, label in zip(handles, labels, strict=True):
+            legend.setdefault(label, handle)
+    fig.legend(legend.values(), legend.keys(), loc="lower center", ncol=max(len(legend), 1),
+               frameon=False, bbox_to_anchor=(0.5, below))
+
+
 def throughput(steps: pd.DataFrame, device: str, path: Path) -> Path:
     models = list(dict.fromkeys(steps["model"]))
     phases = [p for p in PHASES if p in set(steps["phase"])]
-    fig, axes = plt.subplots(len(models), len(phases), figsize=(4.2 * len(phases), 3.4 * len(models)),
-                             squeeze=False)
-    for i, model in enumerate(models):
-        for j, phase in enumerate(phases):
-            ax = axes[i][j]
-            part = steps[(steps.model == model) & (steps.phase == phase)]
-            for mode, rows in part.groupby("mode", sort=False):
-                rows = rows.sort_values("batch")
-                batch = rows.batch.to_numpy(float)
-                ips = batch / rows.median_s.to_numpy(float)
-                err = np.vstack([ips - batch / rows.q3_s.to_numpy(float),
-                                 batch / rows.q1_s.to_numpy(float) - ips])  # the IQR
-                ax.errorbar(batch, ips, yerr=err, label=mode, color=COLORS.get(mode),
-                            linestyle=STYLES.get(mode, "-"), marker="o", markersize=3, capsize=2)
-            ax.set_xscale("log", base=2)
-            ax.set_xticks(sorted(set(steps.batch)), [str(b) for b in sorted(set(steps.batch))])
-            ax.set_yscale("log")
-            ax.set_title(f"{model} · {phase} · {device}", fontsize=10)
-            ax.set_xlabel("batch size")
-            ax.set_ylabel("images / s (higher is better)")
-            ax.grid(True, which="both", alpha=0.3)
-    legend = {}
-    for ax in axes.flat:
-        legend.update(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
+    fig, axes, panels = _grid(steps, ("model", models), ("phase", phases), 4.2)
+    for ax, part, (model, phase) in panels:
+        for mode, rows in part.groupby("mode", sort=False):
+            rows = rows.sort_values("batch")
+            batch = rows.batch.to_numpy(float)
+            ips = batch / rows.median_s.to_numpy(float)
+            err = np.vstack([ips - batch / rows.q3_s.to_numpy(float),
+                             batch / rows.q1_s.to_numpy(float) - ips])  # the IQR
+            ax.errorbar(batch, ips, yerr=err, label=mode, color=COLORS.get(mode),
+                        linestyle=STYLES.get(mode, "-"), marker="o", markersize=3, capsize=2)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(set(steps.batch)), [str(b) for b in sorted(set(steps.batch))])
+        ax.set_yscale("log")
+        ax.set_title(f"{model} · {phase} · {device}", fontsize=10)
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("images / s (higher is better)")
+        ax.grid(True, which="both", alpha=0.3)
     fig.suptitle("Throughput from the median step time (bars: IQR; log scales)")
-    fig.legend(legend.values(), legend.keys(), loc="lower center", ncol=max(len(legend), 1),
-               frameon=False, bbox_to_anchor=(0.5, -0.04))
+    _legend_below(fig, axes, -0.04)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -156,28 +170,24 @@ def scaling(frame: pd.DataFrame, path: Path) -> Path:
     reduced = frame[frame["allreduce"]]
     models = sorted(set(reduced.model))
     series = [s for s in ("weak", "strong") if s in set(reduced.scaling)]
-    fig, axes = plt.subplots(len(models), len(series), figsize=(4.5 * len(series), 3.4 * len(models)),
-                             squeeze=False)
-    for i, model in enumerate(models):
-        for j, scaling in enumerate(series):
-            ax = axes[i][j]
-            part = reduced[(reduced.model == model) & (reduced.scaling == scaling)]
-            for engine, rows in part.groupby("engine"):
-                rows = rows.sort_values("workers")
-                ax.plot(rows.workers, rows.images_per_s, marker="o", label=engine,
-                        color=ENGINE_COLORS.get(engine))
-                one = rows[rows.workers == 1].images_per_s
-                if not one.empty:  # perfect scaling from this engine's 1-worker rate
-                    ax.plot(rows.workers, one.iloc[0] * rows.workers, linestyle=":",
-                            color=ENGINE_COLORS.get(engine), alpha=0.6)
-            ax.set_xticks(sorted(set(reduced.workers)))
-            ax.set_title(f"{model} · {scaling} scaling", fontsize=10)
-            ax.set_xlabel("workers")
-            ax.set_ylabel("global images / s")
-            ax.set_ylim(bottom=0)
-            ax.grid(True, alpha=0.3)
-            if ax.get_legend_handles_labels()[0]:
-                ax.legend(fontsize=8)
+    fig, _, panels = _grid(reduced, ("model", models), ("scaling", series), 4.5)
+    for ax, part, (model, scaling) in panels:
+        for engine, rows in part.groupby("engine"):
+            rows = rows.sort_values("workers")
+            ax.plot(rows.workers, rows.images_per_s, marker="o", label=engine,
+                    color=ENGINE_COLORS.get(engine))
+            one = rows[rows.workers == 1].images_per_s
+            if not one.empty:  # perfect scaling from this engine's 1-worker rate
+                ax.plot(rows.workers, one.iloc[0] * rows.workers, linestyle=":",
+                        color=ENGINE_COLORS.get(engine), alpha=0.6)
+        ax.set_xticks(sorted(set(reduced.workers)))
+        ax.set_title(f"{model} · {scaling} scaling", fontsize=10)
+        ax.set_xlabel("workers")
+        ax.set_ylabel("global images / s")
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     fig.suptitle("Data-parallel throughput (dotted: perfect scaling from 1 worker)")
     fig.tight_layout()
     return _save(fig, path)
@@ -206,9 +216,7 @@ def breakdown(rows: list[dict], path: Path) -> Path:
         ax.set_ylabel("ms per step")
         ax.tick_params(axis="x", labelrotation=30)
         ax.grid(True, axis="y", alpha=0.3)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False,
-               bbox_to_anchor=(0.5, -0.06))
+    _legend_below(fig, axes, -0.06)
     fig.suptitle("Where a train step's time goes (one profiled step, after warm-up)")
     fig.tight_layout()
     return _save(fig, path)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from benchmarks import overhead_report, plots
-from benchmarks.files import write_text_atomically
-from benchmarks.overhead import CHAIN_LENGTHS, chain_fits, profile_breakdown
-from benchmarks.results import load_json
-from benchmarks.suite_pass import run_bench_file
+from benchmarks.analysis.results import load_json
+from benchmarks.output import overhead_report, plots
+from benchmarks.output.files import write_text_atomically
+from benchmarks.tasks.overhead import CHAIN_LENGTHS, chain_fits, profile_breakdown
+from benchmarks.tasks.suite_pass import run_bench_file
 
 
 def chain_options(args: argparse.Namespace) -> list[str]:

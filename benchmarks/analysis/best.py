@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from benchmarks.stats import NO_VERDICT, timing_ratio, verdicts
+from benchmarks.analysis.stats import NO_VERDICT, timing_ratio, verdicts
 
 FRAMEWORK_NAMES = {"torch": "PyTorch", "tensorflow": "TensorFlow"}
 KEYS = ["model", "phase", "batch", "device"]

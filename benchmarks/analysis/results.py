@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.stats import Timings
+from benchmarks.analysis.stats import Timings
 
 STAT_COLUMNS = ("min", "median", "mean", "stddev", "iqr", "q1", "q3", "rounds")
 # extra_info fields that become CSV columns as they are (nested dicts are flattened below)

@@ -15,8 +15,8 @@ from functools import cache
 
 import numpy as np
 
-from benchmarks.data import seeded_batches
-from benchmarks.sources import load
+from benchmarks.data.batches import seeded_batches
+from benchmarks.data.sources import load
 from impls.oracle import Oracle
 from impls.precision import UNIT_ROUNDOFF
 from impls.registry import MODES, layouts_of, mode_class, unavailable_reason

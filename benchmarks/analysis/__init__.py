@@ -1,0 +1,1 @@
+"""Reading results and judging them: pooled passes, intervals, verdicts, history."""

@@ -1,0 +1,1 @@
+"""Where the digits come from, and how each framework is fed them."""

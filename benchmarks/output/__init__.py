@@ -1,0 +1,1 @@
+"""What users read: the report and its figures, written atomically."""
