@@ -264,7 +264,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 1 if any(r.mark == "+" for r in rows) else 0
 
 
-DEFAULT_PAIRS = 5  # 10 runs; see README, "Interleaved A/B", for what it can see
+DEFAULT_PAIRS = 8  # 16 runs: chosen from A/A and --threads 1 runs (README, "Interleaved A/B")
 
 
 def cmd_ab(args: argparse.Namespace) -> int:

@@ -146,9 +146,8 @@ def paired_ratios(a: np.ndarray, b: np.ndarray) -> list[Ratio]:
     minutes apart on this machine): a t interval on the mean of log(b_i / a_i), so drift
     shared by a pair cancels. With K pairs each benchmark's own variance has only K - 1
     degrees of freedom (5 pairs: t = 2.78 at 95%), so the variances are moderated across the
-    benchmarks judged together (``squeeze_variances``): measured here, 5 pairs of
-    ``--threads 1`` against the default flagged 5 of the 8 FLOP-bound batch-64 steps this way
-    and none with each benchmark's own variance, and A/A runs flagged nothing either way."""
+    benchmarks judged together (``squeeze_variances``); what that buys on a real machine is
+    measured in the README ("Interleaved A/B")."""
     diffs = np.log(np.asarray(b, dtype=float)) - np.log(np.asarray(a, dtype=float))
     pairs = diffs.shape[1]
     if pairs < 2:
