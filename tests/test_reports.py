@@ -1,6 +1,9 @@
 """report, CSV, compare and history from fixture results: numbers checked, not just files."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -230,3 +233,18 @@ def test_data_parallel_and_overhead_sections_come_from_the_json_beside_the_resul
     assert "| workshop | torch-eager | 1 | 2.00 ms | 4.00 ms | 25% | 50% | 25% | 77 |" in report
     for png in ("scaling.png", "breakdown.png"):
         assert (tmp_path / "rep" / png).stat().st_size > 10_000
+
+
+COMMITTED_RESULTS = sorted(Path(__file__).resolve().parents[1].glob("reports/*/*.json"))
+
+
+@pytest.mark.parametrize("path", [p for p in COMMITTED_RESULTS
+                                  if "benchmarks" in json.loads(p.read_text())],
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_committed_results_open_in_pytest_benchmark_compare(path):
+    """The committed JSON is pytest-benchmark's own schema: its `compare` command reads it."""
+    run = subprocess.run([sys.executable, "-c", "from pytest_benchmark.cli import main; main()",
+                          "compare", str(path), "--columns=median"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert "test_" in run.stdout
