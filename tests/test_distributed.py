@@ -114,8 +114,8 @@ def test_cases_threads_and_worker_counts():
     for bad, why in (("0", ">= 1"), ("a", "integers")):
         with pytest.raises(ValueError, match=why):
             parse_workers(bad)
-    with pytest.raises(ValueError, match="divide the strong-scaling global batch 256"):
-        dp_cases(["examples"], ["torch-ddp"], [3], ["cpu"])
+    with pytest.raises(ValueError, match=r"divide the strong-scaling global batch 256 .*got 3, 6"):
+        parse_workers("1,3,4,6")
 
 
 def fake_result(case: DPCase, median_s: float) -> dict:
@@ -147,11 +147,14 @@ def test_command_refuses_bad_input_before_starting_workers(capsys):
     from benchmarks.cli import main
 
     for argv, message in ((["--workers", "0"], ">= 1"), (["--engines", "horovod"], "unknown engine"),
-                          (["--device", "tpu"], "unknown device")):
+                          (["--device", "tpu"], "unknown device"),
+                          (["--workers", "1,3"], "divide the strong-scaling global batch 256")):
         with pytest.raises(SystemExit) as exit_info:
             main(["distributed", *argv])
         assert exit_info.value.code == 2
         assert message in capsys.readouterr().err
+    assert main(["distributed", "--workers", "1,4", "--parity-batch", "6", "--out", "/nonexistent"]) == 2
+    assert "parity batch 6 does not split evenly over 4 workers" in capsys.readouterr().err
     import benchmarks.cli as cli
 
     if not cli.torch_gpu_present():

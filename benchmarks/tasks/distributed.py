@@ -63,11 +63,8 @@ class DPCase:
 
 def dp_cases(models: Sequence[str], engines: Sequence[str], workers: Sequence[int],
              devices: Sequence[str]) -> list[DPCase]:
-    """Ordered so that the cases of one worker group run one after another."""
-    for n in workers:
-        if n < 1 or STRONG_GLOBAL % n:
-            raise ValueError(f"--workers must be >= 1 and divide the strong-scaling global batch "
-                             f"{STRONG_GLOBAL}, got {n}")
+    """Ordered so that the cases of one worker group run one after another; ``workers`` as
+    parse_workers checked them."""
     cases = []
     for device in devices:
         for model in models:
@@ -89,6 +86,9 @@ def parse_workers(text: str | None) -> tuple[int, ...]:
         raise ValueError(f"--workers must be comma-separated integers, got {text!r}") from None
     if any(n < 1 for n in counts):
         raise ValueError(f"--workers must all be >= 1, got {text!r}")
+    if bad := [n for n in counts if STRONG_GLOBAL % n]:
+        raise ValueError(f"--workers must each divide the strong-scaling global batch "
+                         f"{STRONG_GLOBAL} (e.g. 1,2,4,8), got {', '.join(map(str, bad))}")
     return counts
 
 
