@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import platform
 import resource
@@ -16,10 +15,6 @@ import psutil
 
 from benchmarks.matrix import INTER_OP_THREADS
 from impls.frameworks import FRAMEWORKS
-
-
-def has(package: str) -> bool:
-    return importlib.util.find_spec(package) is not None
 
 
 def cpu_count() -> int:
@@ -84,7 +79,7 @@ def versions() -> dict[str, str | None]:
             out[dist] = version(dist)
         except PackageNotFoundError:
             out[dist] = None
-    if has("torch"):
+    if FRAMEWORKS["torch"].installed():
         import torch
 
         out["cuda"] = torch.version.cuda
@@ -93,7 +88,7 @@ def versions() -> dict[str, str | None]:
 
 
 def gpu_name(device: str) -> str | None:
-    if device != "cuda" or not has("torch"):
+    if device != "cuda" or not FRAMEWORKS["torch"].installed():
         return None
     import torch
 

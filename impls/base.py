@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from impls.frameworks import get_framework
 from impls.precision import check_precision, layout_reason, unsupported_reason
 from impls.spec import RECIPE, ModelSpec, Recipe
 from impls.step_profile import StepProfile
@@ -86,6 +87,7 @@ class Mode(ABC):
         self.spec, self.device, self.seed, self.dropout, self.recipe, self.variant = (
             spec, device, seed, dropout, recipe, variant)
         self.precision, self.layout = precision, layout
+        self._wait = get_framework(self.framework).sync(device)
         self._build(init_weights(spec, seed))
 
     @classmethod
@@ -126,9 +128,9 @@ class Mode(ABC):
     def train_step(self, batch: Any) -> Any:
         """Forward + backward + SGD-momentum update (PyTorch's form); returns the loss."""
 
-    @abstractmethod
     def sync(self) -> None:
-        """Block until all queued device work is finished."""
+        """Block until all queued device work is finished (the framework's wait)."""
+        self._wait()
 
     # Per-op overhead: a chain of ``length`` identical tiny ops (CHAIN_OPS on CHAIN_SIZE^2
     # float32 tensors), timed for several lengths; the slope is the cost per op, the

@@ -191,12 +191,6 @@ class TFEager(Mode):
         with tf.device(self._dev):
             return self._train(*batch)
 
-    def sync(self) -> None:
-        # On CPU, eager ops and tf.function calls return only once their outputs are
-        # computed (async eager is off by default), and sync_devices() would add ~0.3 ms.
-        if self.device == "cuda":
-            tf.test.experimental.sync_devices()
-
     def to_numpy(self, tensor: tf.Tensor) -> np.ndarray:
         return tensor.numpy()
 

@@ -146,10 +146,6 @@ class TorchEager(Mode):
         self.scaler.update()
         return loss
 
-    def sync(self) -> None:
-        if self.device == "cuda":
-            torch.cuda.synchronize()
-
     chain_variants = ("no_grad", "inference_mode", "grad")  # grad: autograd records each op
 
     def profile_step(self, batch: Any) -> StepProfile:

@@ -155,7 +155,12 @@ def run_engine(group: WorkerGroup, weights: dict[str, np.ndarray],
 def run_dp_parity(models: Sequence[str], engines: Sequence[str], workers: Sequence[int],
                   device: str, threads: int, batch: int = RECIPE.batch, steps: int = PARITY_STEPS,
                   seed: int = 0, progress: Callable[[str], None] = print) -> ParityReport:
-    """Each engine with N workers against the float64 oracle on the whole global batch."""
+    """Each engine with N workers against the float64 oracle on the whole global batch.
+    ValueError, before any work, when the batch does not split evenly over a worker count."""
+    if bad := [n for n in workers if batch % n]:
+        raise ValueError(f"the parity batch {batch} does not split evenly over "
+                         f"{', '.join(map(str, bad))} workers; pass --parity-batch a multiple of "
+                         "every worker count, or --skip-parity")
     tol = tolerances("fp32")
     report = ParityReport(device, batch, steps, seed, load().description, tolerances=tol)
     batches = seeded_batches(steps, batch, seed)

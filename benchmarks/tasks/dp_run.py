@@ -22,10 +22,11 @@ from benchmarks.tasks.workers import WorkerError
 QUICK_PARITY_BATCH = 16  # per worker 8 at 2 workers: the check is the same, the oracle faster
 
 
-def parity(args: argparse.Namespace, threads: int, batch: int) -> dict | None:
+def parity(args: argparse.Namespace, threads: int) -> dict | None:
     """The parity report as JSON; None with --skip-parity. Prints every failed check."""
     if args.skip_parity:
         return None
+    batch = QUICK_PARITY_BATCH if args.quick else args.parity_batch
     report = run_dp_parity(args.models, args.engines, args.workers, args.device, threads,
                            batch=batch, steps=args.steps,
                            progress=lambda msg: print(msg, flush=True))
@@ -42,19 +43,16 @@ def benchmark_options(args: argparse.Namespace, threads: int) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    batch = QUICK_PARITY_BATCH if args.quick else args.parity_batch
-    if not args.skip_parity and (bad := [n for n in args.workers if batch % n]):
-        print(f"sidebyside distributed: error: the parity batch {batch} does not split evenly over "
-              f"{', '.join(map(str, bad))} workers; pass --parity-batch a multiple of every "
-              "worker count, or --skip-parity", file=sys.stderr)
-        return 2
     threads = args.threads or threads_per_worker(cpu_count(), args.workers)
-    args.out.mkdir(parents=True, exist_ok=True)
     try:
-        checked = parity(args, threads, batch)
+        checked = parity(args, threads)
+    except ValueError as err:  # a parity batch the workers cannot split, before any started
+        print(f"sidebyside distributed: error: {err}", file=sys.stderr)
+        return 2
     except WorkerError as err:
         print(f"sidebyside distributed: error: {err}", file=sys.stderr)
         return 1
+    args.out.mkdir(parents=True, exist_ok=True)
     partial = args.out / ".distributed.json.partial"
     try:
         code = run_bench_file("bench_distributed.py", benchmark_options(args, threads), partial,
