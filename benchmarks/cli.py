@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from benchmarks.analysis.compare import MIN_HISTORY_RUNS
 from benchmarks.matrix import MATRIX_HELP, parse_fraction, parse_list, selection
 from benchmarks.output.files import write_text_atomically
 from benchmarks.tasks import accuracy as accuracy_defaults
+from benchmarks.tasks.ab import MIN_PAIRS
 from impls.precision import check_layout, check_precision, tag, timing_reason
 from impls.registry import (
     ENGINES,
@@ -42,14 +42,23 @@ def comma_list(check: Callable[[str], object], choices: Sequence[str],
     return parse
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def at_least(low: int) -> Callable[[str], int]:
+    """argparse type for an integer >= ``low``."""
+
+    def parse(text: str) -> int:
+        what = "a positive integer" if low == 1 else f"an integer of at least {low}"
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = at_least(1)
 
 
 def choice(check: Callable[[str], str]) -> Callable[[str], str]:
@@ -112,12 +121,17 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
 MATRIX_OPTIONS = ("models", "modes", "phases", "devices", "batch_sizes", "data", "threads",
                   "precisions", "layouts")
-NOTHING_COMPARABLE = 3  # compare's exit status when no benchmark could be judged
-QUICK_PASSES = 3  # CI compares runs: its intervals must include run-to-run drift
-DEFAULT_PASSES = 1  # the full matrix once fills most of the run's 20-minute budget
+NOTHING_COMPARABLE = 3  # compare's and ab's exit status when nothing could be judged
+INTERRUPTED = 130  # the shell's status for Ctrl-C
+# Verdicts need replication across processes: three passes, the fewest with a variance of
+# their own. The default run repeats only the steady-state steps in passes 2 and 3 (shorter
+# rounds); first calls, streams and pipelines are one-off measurements made in pass 1.
+QUICK_PASSES = 3
+DEFAULT_PASSES = 3
 # Time to accuracy inside `sidebyside run`: 2 seeds per mode (`sidebyside accuracy`: 3) keep
-# the run in its budget; 3 seeds of all five modes took 4.2 of its minutes on 2 cores.
+# the run in its budget.
 RUN_ACCURACY_SEEDS = 2
+RUN_STATE = "run.json"  # in DIR: how the run was asked for, so --resume can finish it
 
 
 def _record_history(results: Path, history: Path, out: Path) -> int:
@@ -133,42 +147,6 @@ def _record_history(results: Path, history: Path, out: Path) -> int:
     return 0
 
 
-def _run_pass(args: argparse.Namespace, index: int, partial: Path) -> bool:
-    """One pytest process over the matrix, writing ``partial``; True when it succeeded."""
-    from benchmarks.tasks.suite_pass import pytest_command
-
-    options = ["--quick"] if args.quick else []
-    options += ["--reverse-order"] if index % 2 else []
-    options += [f"--{name.replace('_', '-')}={getattr(args, name)}" for name in MATRIX_OPTIONS
-                if getattr(args, name) is not None]
-    command = pytest_command(partial, options)
-    print(f"pass {index + 1}/{args.passes}:", " ".join(command), flush=True)
-    code = subprocess.run(command).returncode
-    if code != 0 or not partial.exists():
-        print(f"sidebyside run: pass {index + 1} failed (pytest exit {code}); nothing written",
-              file=sys.stderr)
-        return False
-    return True
-
-
-def _run_passes(args: argparse.Namespace, final: Path) -> bool:
-    """Every pass, then one merged JSON at ``final``; the partial files never outlive the run."""
-    from benchmarks.analysis.passes import merge_passes
-    from benchmarks.analysis.results import load_json
-
-    partials = [args.out / f".pass-{i + 1}.json.partial" for i in range(args.passes)]
-    try:
-        for i, partial in enumerate(partials):
-            if not _run_pass(args, i, partial):
-                return False
-        merged = merge_passes([load_json(p) for p in partials])
-        write_text_atomically(final, json.dumps(merged, indent=4) + "\n")
-        return True
-    finally:
-        for partial in partials:
-            partial.unlink(missing_ok=True)
-
-
 def _wants_accuracy(args: argparse.Namespace, chosen) -> bool:
     """Time to accuracy is part of the full run; --quick, --skip-accuracy and synthetic data
     (nothing to learn) leave it out."""
@@ -182,9 +160,45 @@ def _wants_accuracy(args: argparse.Namespace, chosen) -> bool:
     return True
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from benchmarks.data.sources import load
+def _matrix_options(args: argparse.Namespace) -> list[str]:
+    """The run's selection as suite options for each pytest process."""
+    return (["--quick"] if args.quick else []) + [
+        f"--{name.replace('_', '-')}={getattr(args, name)}" for name in MATRIX_OPTIONS
+        if getattr(args, name) is not None]
 
+
+def _resumed(args: argparse.Namespace) -> argparse.Namespace | None:
+    """The arguments of the run kept in ``args.resume`` (its run.json), or None after saying
+    why it cannot be resumed."""
+    state = args.resume / RUN_STATE
+    alone = ((args.argv[1:2] == ["--resume"] and len(args.argv) == 3)
+             or (len(args.argv) == 2 and args.argv[1].startswith("--resume=")))
+    if not alone:
+        print("sidebyside run: error: --resume DIR takes no other options (the run keeps its "
+              "own)", file=sys.stderr)
+        return None
+    try:
+        kept = json.loads(state.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        print(f"sidebyside run: error: {state}: cannot read it ({err}); --resume needs a folder "
+              "written by `sidebyside run`", file=sys.stderr)
+        return None
+    resumed = build_parser().parse_args(kept["argv"])
+    resumed.argv = kept["argv"]
+    resolve_paths(resumed, Path(kept["cwd"]))
+    resumed.resume = args.resume
+    return resumed
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchmarks.contention import preflight
+    from benchmarks.data.sources import load
+    from benchmarks.tasks.run_passes import PassFailed, Plan, run_all
+
+    if args.resume is not None:
+        args = _resumed(args)
+        if args is None:
+            return 2
     try:  # validate everything, data included, before spending minutes on a run
         chosen = selection(args.models, args.modes, args.phases, args.devices, args.batch_sizes,
                            args.quick, gpu_present=torch_gpu_present(), data=args.data,
@@ -196,10 +210,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     args.passes = args.passes or (QUICK_PASSES if args.quick else DEFAULT_PASSES)
     args.history = args.history or args.out / "history.csv"
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.resume is None:
+        write_text_atomically(args.out / RUN_STATE, json.dumps(
+            {"argv": args.argv, "cwd": str(Path.cwd()), "passes": args.passes}, indent=1) + "\n")
     final = args.out / "benchmarks.json"
-    if not _run_passes(args, final):
+    plan = Plan(args.out, args.passes, tuple(_matrix_options(args)),
+                full_passes=args.passes if args.quick else 1)
+    say = lambda message: print(message, flush=True)  # noqa: E731
+    preflight(say)
+    try:
+        run_all(plan, final, say)
+    except PassFailed as err:
+        print(f"sidebyside run: {err}", file=sys.stderr)
         return 1
-    print(f"wrote {final}")
+    except KeyboardInterrupt:
+        print(f"sidebyside run: interrupted; the passes that finished are kept in {plan.folder}",
+              file=sys.stderr)
+        return INTERRUPTED
+    print(f"wrote {final} ({args.passes} passes)")
     worst = 0
     configs = [(d, p, lay) for d in chosen.devices for p in chosen.precisions
                for lay in chosen.layouts if not timing_reason(p, d)]
@@ -220,7 +248,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     worst = max(worst, cmd_report(argparse.Namespace(
         results=[final], out=args.out, parity=None,
         command_line="sidebyside " + " ".join(args.argv))))
+    _print_claims(args.out / "report.md")
     return max(worst, _record_history(final, args.history, args.out))
+
+
+def _print_claims(report: Path) -> None:
+    """The report's verdicts on the workshop's claims, and where the report is."""
+    if not report.exists():
+        return
+    lines = report.read_text().splitlines()
+    start = lines.index("## The workshop's claims, checked") if \
+        "## The workshop's claims, checked" in lines else None
+    if start is not None:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
+                   len(lines))
+        print("\n".join(line for line in lines[start:end] if line.strip()))
+    print(f"report: {report}")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -279,10 +322,11 @@ def cmd_ab(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"sidebyside ab: error: {err}", file=sys.stderr)
         return 2
-    chosen = (["--quick"] if args.quick else []) + [
-        f"--{name.replace('_', '-')}={getattr(args, name)}" for name in MATRIX_OPTIONS
-        if getattr(args, name) is not None]
+    from benchmarks.contention import preflight
+
+    chosen = _matrix_options(args)
     args.out.mkdir(parents=True, exist_ok=True)
+    preflight(lambda message: print(message, flush=True))
     try:
         a_runs, b_runs = run_pairs((args.base, args.current), args.pairs, chosen, args.out,
                                    lambda msg: print(msg, flush=True))
@@ -484,9 +528,15 @@ def build_parser() -> argparse.ArgumentParser:
                          **({"type": positive_int} if name == "threads" else {}))
     run.add_argument("--passes", type=positive_int, metavar="N",
                      help=f"run the matrix N times in separate processes (every other one in "
-                          f"reverse order) and pool them; intervals then come from the pass "
-                          f"medians and include run-to-run drift (default {DEFAULT_PASSES}; "
-                          f"--quick: {QUICK_PASSES})")
+                          f"reverse order) and pool them; verdicts come from the pass medians, "
+                          f"paired between modes (default {DEFAULT_PASSES}: pass 1 runs "
+                          f"everything, the later ones the steady-state steps only; --quick: "
+                          f"{QUICK_PASSES} full passes). Each pass is kept in DIR/passes/ as it "
+                          "finishes, with its pytest log")
+    run.add_argument("--resume", type=Path, metavar="DIR",
+                     help="finish a run that failed or was interrupted: run the passes missing "
+                          "from DIR/passes/ with the options DIR/run.json recorded, then parity, "
+                          "accuracy and the report (takes no other option)")
     run.add_argument("--skip-parity", action="store_true", help="no parity check")
     run.add_argument("--skip-accuracy", action="store_true",
                      help="no time-to-accuracy runs (the full run trains workshop to "
@@ -560,8 +610,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "usage or a run failed, 3 nothing was comparable.")
     ab.add_argument("--base", required=True, metavar="SPEC", help="side A (the reference)")
     ab.add_argument("--current", required=True, metavar="SPEC", help="side B (the candidate)")
-    ab.add_argument("--pairs", type=positive_int, default=DEFAULT_PAIRS, metavar="K",
-                    help=f"A/B pairs, 2K runs in all (default {DEFAULT_PAIRS})")
+    ab.add_argument("--pairs", type=at_least(MIN_PAIRS), default=DEFAULT_PAIRS, metavar="K",
+                    help=f"A/B pairs, 2K runs in all (default {DEFAULT_PAIRS}; at least "
+                         f"{MIN_PAIRS}: fewer leave no degrees of freedom to judge with)")
     ab.add_argument("--quick", action="store_true", help="the small CI matrix (see run --quick)")
     for name, text in MATRIX_HELP.items():
         ab.add_argument(f"--{name}", help=text,
@@ -670,10 +721,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def resolve_paths(args: argparse.Namespace, base: Path) -> None:
+    """Every path option made absolute against ``base`` (where the user stood) before
+    anything changes directory: pytest processes run elsewhere, A/B runs in a temporary
+    folder, and a resumed run from wherever its user stands now."""
+    from benchmarks.data.sources import absolute_source
+
+    for name, value in vars(args).items():
+        if isinstance(value, Path):
+            setattr(args, name, base / value.expanduser())
+        elif isinstance(value, list) and value and all(isinstance(v, Path) for v in value):
+            setattr(args, name, [base / v.expanduser() for v in value])
+    if isinstance(getattr(args, "data", None), str):
+        args.data = absolute_source(args.data, base)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv  # recorded in reports: how they were made
+    resolve_paths(args, Path.cwd())
     return args.func(args)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import machine
+from benchmarks.contention import watch
 from benchmarks.data.batches import seeded_batches
 from benchmarks.data.pipelines import epoch_order, make_pipeline
 from benchmarks.data.sources import load
@@ -29,7 +30,7 @@ class Settings:
     """How long to measure. Rounds are explicit per case: enough to fill the budget, within
     [min_rounds, max_rounds], from one calibration call after the first call."""
 
-    round_budget_s: float = 0.7  # a pass's rounds; run-to-run drift needs passes, not rounds
+    round_budget_s: float = 0.4  # per pass: verdicts come from 3 passes, not from rounds
     min_rounds: int = 5
     max_rounds: int = 100
     warmup_rounds: int = 3
@@ -113,8 +114,10 @@ def case_info(impl: Mode, phase: str, batch: int, context: dict) -> dict[str, An
 
 
 def add_rates(info: dict[str, Any], benchmark, images_per_call: int, flops: int,
-              peak_gflops: float) -> None:
-    """Throughput, FLOP rate and MFU from the median; absent when timing is disabled."""
+              peak_gflops: float, peak_precision: str = "fp32") -> None:
+    """Throughput, FLOP rate and MFU from the median; absent when timing is disabled. MFU is
+    against the peak measured before the cases; the plugin rescales it to the best peak of
+    the pass (``peak_precision`` says which) when the pass ends."""
     stats = getattr(benchmark, "stats", None)
     if not stats:
         return
@@ -123,6 +126,17 @@ def add_rates(info: dict[str, Any], benchmark, images_per_call: int, flops: int,
     if flops:  # an input pipeline alone does no model arithmetic
         info["gflops"] = flops / median / 1e9
         info["mfu"] = info["gflops"] / peak_gflops
+        info["peak_precision"] = peak_precision
+
+
+def measure(benchmark, target: Callable[[], Any], settings: Settings, rounds: int,
+            warmup_rounds: int) -> None:
+    """pytest-benchmark's pedantic timing (one call per round), with the share of the CPU
+    other processes took during the rounds recorded beside it (``contention``)."""
+    with watch() as load:
+        benchmark.pedantic(target, rounds=rounds, warmup_rounds=warmup_rounds, iterations=1)
+    benchmark.extra_info.update(load[0].as_info())
+    record_options(benchmark, settings, rounds, warmup_rounds)
 
 
 def record_options(benchmark, settings: Settings, rounds: int, warmup_rounds: int) -> None:
@@ -193,13 +207,13 @@ def run_case(benchmark, case: Case, settings: Settings, context: dict) -> None:
     probe = MemoryProbe(mode_class(case.mode).framework, case.device)
     impl, target, first = first_calls(case, context)
     rounds = rounds_for(time_once(target), settings)
-    benchmark.pedantic(target, rounds=rounds, warmup_rounds=settings.warmup_rounds, iterations=1)
-    record_options(benchmark, settings, rounds, settings.warmup_rounds)
+    measure(benchmark, target, settings, rounds, settings.warmup_rounds)
     info = case_info(impl, case.phase, case.batch, context)
     flops = flops_per_call(case.model, case.phase, case.batch)
     info.update(flops_per_call=flops, rounds=rounds, warmup_rounds=settings.warmup_rounds,
                 traces=impl.trace_count(), **first, **probe.read())
-    add_rates(info, benchmark, case.batch, flops, context["peak"][case.precision]["gflops"])
+    add_rates(info, benchmark, case.batch, flops, context["peak"][case.precision]["gflops"],
+              case.precision)
     benchmark.extra_info.update(info)
 
 
@@ -231,8 +245,7 @@ def run_stream(benchmark, model: str, mode: str, variant: str, device: str, kind
 
     first_pass = time_once(one_pass)
     traces_first_pass = impl.trace_count()
-    benchmark.pedantic(one_pass, rounds=settings.stream_rounds, warmup_rounds=0, iterations=1)
-    record_options(benchmark, settings, settings.stream_rounds, 0)
+    measure(benchmark, one_pass, settings, settings.stream_rounds, 0)
     images = sum(sizes)
     info = case_info(impl, "train", 0, context)
     flops = flops_per_call(model, "train", images)
@@ -257,8 +270,7 @@ def _pipeline_over(framework: str, device: str, settings: Settings, context: dic
 def _time_epochs(benchmark, one_epoch: Callable[[], None], settings: Settings) -> float:
     """First epoch on its own (graph building, tracing), then the rounds; returns the first."""
     first = time_once(one_epoch)
-    benchmark.pedantic(one_epoch, rounds=settings.pipeline_rounds, warmup_rounds=1, iterations=1)
-    record_options(benchmark, settings, settings.pipeline_rounds, 1)
+    measure(benchmark, one_epoch, settings, settings.pipeline_rounds, 1)
     return first
 
 

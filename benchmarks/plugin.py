@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import machine
+from benchmarks import machine, progress
+from benchmarks.contention import THRESHOLD_PCT, watch
 from benchmarks.harness import DEFAULT_SETTINGS, QUICK_SETTINGS, Settings
 from benchmarks.matrix import MATRIX_HELP, Case, Selection, parse_list, selection
+from benchmarks.peaks import Peaks, best_peaks, rescale_mfu
 from benchmarks.tasks.distributed import (
     ENGINE_NAMES,
     DPCase,
@@ -78,6 +80,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--reverse-order", action="store_true",
                     help="run the cases last to first; `sidebyside run --passes` reverses every "
                          "other pass so drift inside a run does not favour the cases run first")
+    group.addoption("--steady-only", action="store_true",
+                    help="only the steady-state step cases, without the cold compile: the later "
+                         "passes of `sidebyside run` (one-off measurements run once, in pass 1)")
+    group.addoption("--no-cold-compile", action="store_true",
+                    help="no extra first call with an empty compile cache (a re-timed case)")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
@@ -192,8 +199,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if len(kept) < len(items):
             config.hook.pytest_deselected(items=[i for i in items if i not in kept])
             items[:] = kept
+    if config.getoption("--steady-only"):
+        kept = [item for item in items if _axes(item) in (None, "steps")]
+        if len(kept) < len(items):
+            config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+            items[:] = kept
     if config.getoption("--reverse-order"):
         items.reverse()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the progress display `sidebyside run` asked for (see benchmarks/progress.py)."""
+    if _axes_any(session.items):
+        progress.start(session.config, len(session.items))
+
+
+def _axes_any(items: list[pytest.Item]) -> bool:
+    return any(_axes(item) is not None for item in items)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    yield
+    progress.advance(item.config, item.nodeid)
 
 
 def _dp_cases(config: pytest.Config) -> list[DPCase]:
@@ -239,20 +267,50 @@ def settings(pytestconfig: pytest.Config) -> Settings:
     return replace(base, **changes)
 
 
+def measured_peaks(chosen: Selection, threads: int, when: str) -> Peaks:
+    """The GEMM peak per device and compute precision, each with the load it was measured
+    under (a peak measured beside a busy process comes out low)."""
+    peaks: Peaks = {}
+    for device in chosen.devices:
+        for precision in dict.fromkeys(("fp32", *chosen.precisions)):
+            why = timing_reason(precision, device)
+            if why:
+                peaks.setdefault(device, {})[precision] = f"not measured: {why}"
+                continue
+            with watch() as load:
+                peak = machine.gemm_peak(device, precision, threads)
+            peaks.setdefault(device, {})[precision] = {**peak, **load[0].as_info(), "when": when}
+    return peaks
+
+
 @pytest.fixture(scope="session")
 def context(pytestconfig: pytest.Config) -> dict:
-    """Once per run: threads configured for both frameworks, the GEMM peak measured."""
+    """Once per run: threads configured for both frameworks, the GEMM peak measured (again
+    when the session ends: the best of the two is the pass's peak)."""
     chosen = pytestconfig.stash[SELECTION]
     threads = machine.configure_threads(pytestconfig.getoption("--threads") or machine.cpu_count())
-    intra = threads["requested_intra_op"]
-    peaks = {device: {p: (f"not measured: {why}" if (why := timing_reason(p, device))
-                          else machine.gemm_peak(device, p, intra))
-                      for p in dict.fromkeys(("fp32", *chosen.precisions))}
-             for device in chosen.devices}
-    ctx = {"threads": threads, "versions": machine.versions(), "peaks": peaks,
-           "data": chosen.data, "cold_compile_batch": chosen.cold_compile_batch()}
+    ctx = {"threads": threads, "versions": machine.versions(),
+           "peaks": measured_peaks(chosen, threads["requested_intra_op"], "start"),
+           "data": chosen.data,
+           "cold_compile_batch": None if (pytestconfig.getoption("--steady-only")
+                                          or pytestconfig.getoption("--no-cold-compile"))
+           else chosen.cold_compile_batch()}
     pytestconfig.stash[CONTEXT] = ctx
     return ctx
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
+    """The end-of-pass GEMM peak, before pytest-benchmark writes the JSON (it does so in its
+    own sessionfinish wrapper, inside this one)."""
+    progress.close(session.config)
+    ctx = session.config.stash.get(CONTEXT, None)
+    if ctx is not None and exitstatus != pytest.ExitCode.INTERRUPTED:
+        end = measured_peaks(session.config.stash[SELECTION], ctx["threads"]["requested_intra_op"],
+                             "end")
+        ctx["peaks_start"] = ctx["peaks"]
+        ctx["peaks"] = best_peaks([ctx["peaks"], end], ["", ""])
+    yield
 
 
 def device_context(context: dict, device: str) -> dict:
@@ -312,3 +370,12 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     machine_info["threads"] = ctx["threads"]
     machine_info["gemm_peak"] = {device: peaks["fp32"] for device, peaks in ctx["peaks"].items()}
     machine_info["gemm_peaks"] = ctx["peaks"]  # per device and compute precision
+    machine_info["contention_threshold_pct"] = THRESHOLD_PCT
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json: dict) -> None:
+    """MFU against the pass's best peak (the cases computed it against the first one)."""
+    ctx = config.stash.get(CONTEXT, None)
+    if ctx is not None and "peaks_start" in ctx:
+        rescale_mfu(output_json["benchmarks"], ctx["peaks_start"], ctx["peaks"])

@@ -49,6 +49,24 @@ def standard_run() -> dict[str, Any]:
     return run(benches)
 
 
+def standard_passes(jitter: float = 0.02, seed: int = 0) -> dict[str, Any]:
+    """standard_run's benchmarks over 3 passes (merged as `sidebyside run` merges them):
+    each pass shifts every time by a few %, and each benchmark moves by ``jitter`` more."""
+    from benchmarks.analysis.passes import merge_passes
+
+    rng = np.random.default_rng(seed)
+    passes = []
+    for shift in (1.0, 1.03, 0.97):
+        one = standard_run()
+        for i, b in enumerate(one["benchmarks"]):
+            factor = shift * (1 + rng.normal(0, jitter))
+            scaled = bench(b["extra_info"]["mode"], "train", b["extra_info"]["batch"],
+                           b["stats"]["median"] * 1e3 * factor, seed=i)
+            one["benchmarks"][i] = scaled
+        passes.append(one)
+    return merge_passes(passes)
+
+
 def slowed(raw: dict[str, Any], name: str, factor: float) -> dict[str, Any]:
     out = copy.deepcopy(raw)
     for b in out["benchmarks"]:
@@ -56,4 +74,6 @@ def slowed(raw: dict[str, Any], name: str, factor: float) -> dict[str, Any]:
             b["stats"]["data"] = [t * factor for t in b["stats"]["data"]]
             for k in ("min", "max", "mean", "median", "q1", "q3"):
                 b["stats"][k] *= factor
+            if b["extra_info"].get("pass_medians"):
+                b["extra_info"]["pass_medians"] = [t * factor for t in b["extra_info"]["pass_medians"]]
     return out

@@ -11,7 +11,7 @@ import pytest
 from benchmarks.analysis.compare import compare_runs
 from benchmarks.analysis.history import append_history, github_action_benchmark
 from benchmarks.cli import main
-from tests.fixtures import bench, run, slowed, standard_run
+from tests.fixtures import bench, run, slowed, standard_passes, standard_run
 
 TRAIN64 = "test_step[train-workshop-torch-eager-cpu-b64]"
 
@@ -42,7 +42,7 @@ def test_report_and_csv_hold_the_measured_numbers(tmp_path):
 
 
 def test_identical_runs_compare_equal(tmp_path, capsys):
-    raw = standard_run()
+    raw = standard_passes()
     base, cur = write(tmp_path / "a.json", raw), write(tmp_path / "b.json", raw)
     assert main(["compare", str(base), str(cur)]) == 0
     rows = compare_runs(raw, raw, 0.10)
@@ -50,8 +50,19 @@ def test_identical_runs_compare_equal(tmp_path, capsys):
     assert all(r.low <= 1.0 <= r.high for r in rows)
 
 
-def test_a_30_percent_slowdown_is_flagged(tmp_path, capsys):
+def test_single_pass_runs_are_not_judged(tmp_path, capsys):
+    """One process per side: its rounds are not replicates, so nothing is judged (exit 3),
+    even for a 30% slowdown."""
     raw = standard_run()
+    base = write(tmp_path / "a.json", raw)
+    cur = write(tmp_path / "b.json", slowed(raw, TRAIN64, 1.3))
+    assert main(["compare", str(base), str(cur)]) == 3
+    assert {r.mark for r in compare_runs(raw, slowed(raw, TRAIN64, 1.3), 0.10)} == {"?"}
+    assert "nothing was judged" in capsys.readouterr().err
+
+
+def test_a_30_percent_slowdown_is_flagged(tmp_path, capsys):
+    raw = standard_passes()
     base = write(tmp_path / "a.json", raw)
     cur = write(tmp_path / "b.json", slowed(raw, TRAIN64, 1.3))
     md = tmp_path / "cmp.md"
@@ -84,11 +95,11 @@ def test_nothing_comparable_is_its_own_exit_status(tmp_path, capsys):
     other["machine_info"]["cpu_model"] = "Other CPU"
     assert main(["compare", str(write(tmp_path / "a.json", raw)),
                  str(write(tmp_path / "b.json", other))]) == 3
-    assert "no benchmark is comparable (different machine)" in capsys.readouterr().err
+    assert "no benchmark could be judged (different machine)" in capsys.readouterr().err
 
 
 def test_version_change_is_compared_only_on_purpose_and_named(tmp_path, capsys):
-    raw = standard_run()
+    raw = standard_passes()
     upgraded = json.loads(json.dumps(raw))
     for b in upgraded["benchmarks"]:
         b["extra_info"]["versions"] = {"torch": "2.15.0", "tensorflow-cpu": "2.21.0"}

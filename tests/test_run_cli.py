@@ -24,15 +24,22 @@ def test_run_writes_benchmarks_parity_report_and_history(tmp_path):
     ids = {b["name"] for b in bench["benchmarks"]}
     assert bench["machine_info"]["passes"] == 2
     assert all(len(b["extra_info"]["pass_medians"]) == 2 for b in bench["benchmarks"])
-    second = next(line for line in run.stdout.splitlines() if line.startswith("pass 2/2:"))
-    assert "--reverse-order" in second
+    order = [[b["name"] for b in json.loads((out / "passes" / f"pass-{i}.json").read_text())
+              ["benchmarks"]] for i in (1, 2)]
+    assert order[1] == order[0][::-1]  # every other pass in reverse order
     assert "test_step[forward-workshop-torch-eager-cpu-b2]" in ids
     assert "test_stream[variable-workshop-torch-eager-default-cpu]" in ids
+    assert all("contended" in b["extra_info"] and "other_cpu_pct" in b["extra_info"]
+               for b in bench["benchmarks"] if b["name"].startswith("test_step"))
     assert json.loads((out / "parity.json").read_text())["passed"] is True
-    assert "[ 25%]" in run.stdout or "%]" in run.stdout  # pytest's progress display
+    assert "pass 2/2: " in run.stderr and " cases " in run.stderr  # the progress bar
+    assert "PASSED" not in run.stdout  # pytest's own output went to the pass logs
+    assert "PASSED" in (out / "passes" / "pass-1.log").read_text()
+    assert "## The workshop's claims, checked" in run.stdout and "report: " in run.stdout
     assert sorted(p.name for p in out.iterdir()) == [
         "benchmarks.json", "first_call.png", "github-action-benchmark.json", "parity.json",
-        "report.md", "results.csv", "throughput-cpu.png"]  # one mode: no speed-up pairs
+        "passes", "report.md", "results.csv", "run.json",
+        "throughput-cpu.png"]  # one mode: no speed-up pairs
     assert "## Parity" in (out / "report.md").read_text()
     assert len(history.read_text().splitlines()) == 1 + len(bench["benchmarks"])
     assert (history.parent / "history.png").exists()
@@ -55,19 +62,92 @@ def test_bad_option_is_rejected_before_anything_runs(tmp_path):
     assert not out.exists()
 
 
-def test_failed_benchmark_run_leaves_no_results_file(tmp_path, monkeypatch, capsys):
+def fake_pytest(fail_at: set[int], calls: list[list[str]]):
+    """subprocess.run for the passes: pass N (counted over calls) writes a tiny result, or
+    fails having written half a JSON, as a crash mid-write would."""
+    from tests.fixtures import standard_run
+
+    real = subprocess.run
+
+    def runner(command, **kwargs):
+        if not any(a.startswith("--benchmark-json=") for a in command):
+            return real(command, **kwargs)  # git and the like
+        calls.append(command)
+        partial = next(a.split("=", 1)[1] for a in command if a.startswith("--benchmark-json="))
+        if len(calls) in fail_at:
+            Path(partial).write_text('{"benchmarks": [')
+            return subprocess.CompletedProcess(command, 1)
+        Path(partial).write_text(json.dumps(standard_run()))
+        return subprocess.CompletedProcess(command, 0)
+
+    return runner
+
+
+def test_a_failed_first_pass_leaves_no_results_file(tmp_path, monkeypatch, capsys):
+    import benchmarks.cli as cli
+    import benchmarks.tasks.run_passes as run_passes
+
+    monkeypatch.setattr(run_passes.subprocess, "run", fake_pytest({1}, []))
+    out = tmp_path / "out"
+    assert cli.main(["run", *TINY, "--skip-parity", "--out", str(out)]) == 1
+    assert "pass 1/3 failed (pytest exit 1" in capsys.readouterr().err
+    assert not (out / "benchmarks.json").exists()
+    assert (out / "passes" / "pass-1.failed.json").exists()  # what it wrote is not thrown away
+
+
+def test_a_failed_later_pass_keeps_the_earlier_ones_and_resume_finishes(tmp_path, monkeypatch,
+                                                                          capsys):
+    import benchmarks.cli as cli
+    import benchmarks.tasks.run_passes as run_passes
+
+    calls: list[list[str]] = []
+    monkeypatch.setattr(run_passes.subprocess, "run", fake_pytest({2}, calls))
+    out = tmp_path / "out"
+    assert cli.main(["run", *TINY, "--skip-parity", "--out", str(out)]) == 1
+    said = capsys.readouterr()
+    assert "kept 1 of 3 passes" in said.out and f"--resume {out}" in said.out
+    kept = json.loads((out / "benchmarks.json").read_text())["machine_info"]
+    assert (kept["passes"], kept["passes_planned"]) == (1, 3)
+    monkeypatch.setattr(run_passes.subprocess, "run", fake_pytest(set(), calls))
+    assert cli.main(["run", "--resume", str(out)]) == 0
+    assert "pass 1/3: kept from before" in capsys.readouterr().out
+    assert len(calls) == 4  # pass 1, failed pass 2, then only passes 2 and 3
+    assert json.loads((out / "benchmarks.json").read_text())["machine_info"]["passes"] == 3
+    assert (out / "report.md").exists()
+
+
+def test_resume_takes_no_other_options(tmp_path, capsys):
     import benchmarks.cli as cli
 
-    def failing_pytest(command, **kwargs):
-        partial = next(a.split("=", 1)[1] for a in command if a.startswith("--benchmark-json="))
-        Path(partial).write_text('{"benchmarks": [')  # what a crash mid-write leaves
-        return subprocess.CompletedProcess(command, 1)
+    assert cli.main(["run", "--resume", str(tmp_path), "--quick"]) == 2
+    assert "takes no other options" in capsys.readouterr().err
 
-    monkeypatch.setattr(cli.subprocess, "run", failing_pytest)
+
+def test_ctrl_c_during_pass_2_keeps_pass_1_and_resume_completes(tmp_path):
+    """A real run, interrupted as a terminal would (SIGINT to its process group)."""
+    import os
+    import signal
+    import time
+
     out = tmp_path / "out"
-    assert cli.main(["run", *TINY, "--out", str(out)]) == 1
-    assert "nothing written" in capsys.readouterr().err
-    assert list(out.iterdir()) == []
+    command = [sys.executable, "-m", "benchmarks.cli", "run", *TINY, "--skip-parity", "--out",
+               str(out)]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not (out / "passes" / "pass-1.json").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    time.sleep(3)  # inside pass 2
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stdout[-2000:] + stderr[-2000:]
+    assert "Traceback" not in stderr and "interrupted" in stderr.splitlines()[-1]
+    assert (out / "passes" / "pass-1.json").exists() and not (out / "passes" / "pass-3.json").exists()
+    assert json.loads((out / "benchmarks.json").read_text())["machine_info"]["passes"] == 1
+    done = sidebyside("run", "--resume", str(out))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert json.loads((out / "benchmarks.json").read_text())["machine_info"]["passes"] == 3
 
 
 def test_full_runs_time_accuracy_quick_and_synthetic_runs_do_not(capsys):

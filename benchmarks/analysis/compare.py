@@ -2,9 +2,12 @@
 
 The noise each ratio is judged against comes from the widest level of repetition available
 (see benchmarks/analysis/stats.py): earlier runs of the same benchmark on the same machine and thread
-count in the history CSV (at least MIN_HISTORY_RUNS), else the passes, else the rounds.
-Marks are decided after Benjamini-Hochberg control across all benchmarks compared: comparing
-40 benchmarks at 95% each would otherwise flag about two in an A/A comparison by chance.
+count in the history CSV (at least MIN_HISTORY_RUNS), else the passes. Rounds of one process
+judge nothing: a single-pass run against another without history is `?`, not judged.
+`+` tests H0: ratio <= 1 + threshold (and `-` H0: ratio >= 1 / (1 + threshold)), so a mark
+is evidence of a change beyond the threshold, not merely of a change. Marks are decided after
+Benjamini-Hochberg control across all benchmarks compared: comparing 40 benchmarks at 95%
+each would otherwise flag about two in an A/A comparison by chance.
 """
 
 from __future__ import annotations
@@ -24,13 +27,23 @@ from benchmarks.analysis.results import (
     threads_of,
     timings,
 )
-from benchmarks.analysis.stats import history_ratio_ci, q_values, ratio_ci
+from benchmarks.analysis.stats import (
+    CONTENDED,
+    FDR,
+    Ratio,
+    history_ratio_ci,
+    not_judged,
+    q_values,
+    runs_ratios,
+)
 from benchmarks.matrix import parse_fraction
 
-MARKS = {"+": "significantly slower beyond the threshold", "-": "significantly faster",
-         "=": "within noise or threshold", "x": "not comparable"}
+MARKS = {"+": "slower by more than the threshold (H0: ratio <= 1 + threshold rejected)",
+         "-": "faster by more than the threshold (H0: ratio >= 1 / (1 + threshold) rejected)",
+         "=": "no evidence of a change beyond the threshold",
+         "?": "not judged (no replication across processes or runs, or contended)",
+         "x": "not comparable"}
 VERSION_KEYS = ("torch", "tensorflow", "tensorflow-cpu")
-FDR = 0.05  # Benjamini-Hochberg false discovery rate across the benchmarks compared
 MIN_HISTORY_RUNS = 5  # fewer runs give so few degrees of freedom that passes judge better
 HISTORY_RUNS = 20  # the most recent runs used for the noise estimate
 
@@ -43,7 +56,7 @@ class Row:
     low: float = float("nan")
     high: float = float("nan")
     note: str = ""
-    p: float = float("nan")
+    p: float = float("nan")  # two-sided p that the ratio lies beyond the threshold
     q: float = float("nan")  # p adjusted for the false discovery rate
 
 
@@ -55,8 +68,8 @@ def _versions(bench: dict[str, Any]) -> dict[str, Any]:
 def run_noise(history: pd.DataFrame | None, baseline: dict[str, Any],
               current: dict[str, Any]) -> dict[str, tuple[float, int]]:
     """Per benchmark: (sd of log medians, runs) over earlier comparable runs in the history:
-    same machine, threads and matrix (quick or full) as the baseline, the two runs being
-    compared left out."""
+    same machine, threads and matrix (quick or full) as the baseline, not contended, the two
+    runs being compared left out."""
     if history is None or history.empty:
         return {}
     same = history[(history.machine == machine_fingerprint(baseline))
@@ -65,6 +78,8 @@ def run_noise(history: pd.DataFrame | None, baseline: dict[str, Any],
         same = same[same.threads == threads_of(baseline)]
     if "quick" in same:
         same = same[same.quick.astype(str) == str(is_quick(baseline))]
+    if "contended" in same:  # a run timed beside other work says nothing about the noise
+        same = same[same.contended.astype(str) != "True"]
     noise = {}
     for name, rows in same.groupby("name"):
         recent = np.log(rows.median_s.to_numpy()[-HISTORY_RUNS:])
@@ -73,12 +88,18 @@ def run_noise(history: pd.DataFrame | None, baseline: dict[str, Any],
     return noise
 
 
-def _mark(ratio: float, significant: bool, threshold: float) -> str:
-    if significant and ratio > 1 + threshold:
-        return "+"
-    if significant and ratio < 1 / (1 + threshold):
-        return "-"
+def _mark(ratio: float, significant: bool) -> str:
+    if significant:
+        return "+" if ratio > 1 else "-"
     return "="
+
+
+def judged_row(name: str, ratio: Ratio, threshold: float, note: str) -> Row:
+    """A row for one ratio: to be marked by ``fdr_marks`` when it was judged, else `?`."""
+    if not ratio.judged:
+        why = CONTENDED if ratio.method == CONTENDED else f"not judged: {ratio.method} only"
+        return Row(name, "?", ratio.value, ratio.low, ratio.high, f"{why}; {note}")
+    return Row(name, "=", ratio.value, ratio.low, ratio.high, note, ratio.p_beyond(threshold))
 
 
 def version_change(base: dict, cur: dict) -> str:
@@ -113,28 +134,40 @@ def compare_runs(baseline: dict[str, Any], current: dict[str, Any], threshold: f
     machines = machine_fingerprint(baseline), machine_fingerprint(current)
     # run-to-run noise from the history describes one software stack, not a version change
     noise = {} if allow_version_change else run_noise(history, baseline, current)
-    rows = []
+    rows: list[Row | None] = []
+    between_passes: list[tuple[int, str]] = []
     for name in sorted(base.keys() | cur.keys()):
         why = _not_comparable(name, base, cur, machines, allow_version_change)
         if why:
             rows.append(Row(name, "x", note=why))
-            continue
-        a, b = timings(cur[name]), timings(base[name])
-        if name in noise:
+        elif name in noise:
+            a, b = timings(cur[name]), timings(base[name])
             ratio = history_ratio_ci(a.pass_medians, b.pass_medians, *noise[name])
-            note = f"noise: {ratio.method} ({noise[name][1]} earlier runs)"
+            if a.contended or b.contended:
+                ratio = not_judged(ratio.value, CONTENDED)
+            rows.append(judged_row(name, ratio, threshold, _note(
+                f"noise: {ratio.method} ({noise[name][1]} earlier runs)", base[name], cur[name])))
         else:
-            ratio = ratio_ci(a, b)
-            note = f"noise: {ratio.method}"
-        changed = version_change(base[name], cur[name])
-        note += f"; versions: {changed}" if changed else ""
-        rows.append(Row(name, "=", ratio.value, ratio.low, ratio.high, note, ratio.p))
-    return fdr_marks(rows, threshold)
+            between_passes.append((len(rows), name))
+            rows.append(None)
+    ratios = runs_ratios([(timings(cur[n]), timings(base[n])) for _, n in between_passes])
+    for (i, name), ratio in zip(between_passes, ratios, strict=True):
+        rows[i] = judged_row(name, ratio, threshold,
+                             _note(f"noise: {ratio.method}", base[name], cur[name]))
+    return fdr_marks([r for r in rows if r is not None])
 
 
-def fdr_marks(rows: list[Row], threshold: float) -> list[Row]:
-    tested = [r.mark != "x" and bool(np.isfinite(r.p)) for r in rows]
-    return [replace(r, q=q, mark=_mark(r.ratio, q <= FDR, threshold)) if t else r
+def _note(note: str, base: dict, cur: dict) -> str:
+    changed = version_change(base, cur)
+    return note + (f"; versions: {changed}" if changed else "")
+
+
+def fdr_marks(rows: list[Row]) -> list[Row]:
+    """Marks for the rows still `=` with a finite p, after Benjamini-Hochberg control; a
+    row whose p is not finite judged nothing and becomes `?`."""
+    tested = [r.mark == "=" and bool(np.isfinite(r.p)) for r in rows]
+    return [replace(r, q=q, mark=_mark(r.ratio, q <= FDR)) if t
+            else replace(r, mark="?") if r.mark == "=" else r
             for r, t, q in zip(rows, tested, q_values([r.p for r in rows], tested), strict=True)]
 
 
@@ -161,12 +194,12 @@ def load_and_compare(baseline: Path, current: Path, threshold: float,
 
 
 def nothing_comparable(rows: list[Row]) -> str | None:
-    """Why no benchmark could be judged (every row `x`, or none at all), or None."""
+    """Why no benchmark could be judged (every row `x` or `?`, or none at all), or None."""
     if not rows:
         return "neither run holds any benchmark"
-    if all(r.mark == "x" for r in rows):
-        reasons = sorted({r.note.split(" (")[0].split(":")[0] for r in rows})
-        return f"no benchmark is comparable ({'; '.join(reasons)})"
+    if all(r.mark in ("x", "?") for r in rows):
+        reasons = sorted({r.note.split(" (")[0].split(";")[0].split(":")[0] for r in rows})
+        return f"no benchmark could be judged ({'; '.join(reasons)})"
     return None
 
 
@@ -188,6 +221,7 @@ def to_markdown(rows: list[Row], threshold: float) -> str:
         lines.append(f"| `{r.mark}` | {r.name} | {ratio} | {ci} | {q} | {r.note} |")
     counts = {m: sum(r.mark == m for r in rows) for m in MARKS}
     legend = "; ".join(f"`{m}` {MARKS[m]} ({counts[m]})" for m in MARKS)
-    return (f"Threshold {threshold:.0%}; significance: Benjamini-Hochberg q <= {FDR} across the "
-            f"{sum(np.isfinite(r.q) for r in rows)} benchmarks tested. {legend}.\n\n"
+    return (f"Threshold {threshold:.0%}; a mark needs Benjamini-Hochberg q <= {FDR} across the "
+            f"{sum(np.isfinite(r.q) for r in rows)} benchmarks judged for a change beyond the "
+            f"threshold. {legend}.\n\n"
             + "\n".join(lines) + "\n")

@@ -17,7 +17,7 @@ from benchmarks.analysis.results import is_quick, machine_fingerprint, threads_o
 from benchmarks.output.files import replace_atomically, write_text_atomically
 
 HISTORY_COLUMNS = ["commit", "date", "machine", "threads", "quick", "passes", "name", "median_s",
-                   "iqr_s", "rounds"]
+                   "iqr_s", "rounds", "contended"]
 
 
 def append_history(raw: dict[str, Any], path: Path, commit: str) -> pd.DataFrame:
@@ -27,7 +27,9 @@ def append_history(raw: dict[str, Any], path: Path, commit: str) -> pd.DataFrame
                           "quick": is_quick(raw),
                           "passes": raw.get("machine_info", {}).get("passes", 1), "name": b["name"],
                           "median_s": _run_median(b), "iqr_s": b["stats"].get("iqr"),
-                          "rounds": b["stats"]["rounds"]} for b in raw["benchmarks"]],
+                          "rounds": b["stats"]["rounds"],
+                          "contended": bool(b.get("extra_info", {}).get("contended"))}
+                         for b in raw["benchmarks"]],
                         columns=HISTORY_COLUMNS)
     old = pd.read_csv(path) if path.exists() and path.stat().st_size else None
     history = rows if old is None else pd.concat([old, rows], ignore_index=True)

@@ -19,7 +19,7 @@ INFO_COLUMNS = ("model", "mode", "framework", "style", "variant", "precision", "
                 "first_call_s", "first_call_cache", "first_call_cold_s", "first_call_cold_cache",
                 "traces", "rounds_planned", "warmup_rounds", "rss_growth_mb", "peak_rss_mb",
                 "peak_rss_scope", "gpu_peak_mb", "stream", "batches", "images", "first_pass_s",
-                "s_per_image")
+                "s_per_image", "other_cpu_pct", "steal_pct", "contention_window_s")
 
 
 class ResultsError(ValueError):
@@ -72,10 +72,12 @@ def timings(bench: dict[str, Any]) -> Timings | None:
     data = bench["stats"].get("data")
     if not data:
         return None
-    medians = bench.get("extra_info", {}).get("pass_medians")
+    info = bench.get("extra_info", {})
+    contended = bool(info.get("contended"))
+    medians = info.get("pass_medians")
     if not medians:
-        return Timings.single_pass(data)
-    return Timings(np.asarray(data, dtype=float), np.asarray(medians, dtype=float))
+        return Timings.single_pass(data, contended)
+    return Timings(np.asarray(data, dtype=float), np.asarray(medians, dtype=float), contended)
 
 
 def to_frame(data: dict[str, Any], source: str = "") -> pd.DataFrame:
@@ -92,6 +94,7 @@ def to_frame(data: dict[str, Any], source: str = "") -> pd.DataFrame:
             row[f"threads_{key}"] = value
         row.update({f"{k}_s" if k != "rounds" else k: bench["stats"].get(k) for k in STAT_COLUMNS})
         row["passes"] = len(info.get("pass_medians") or [1])
+        row["contended"] = bool(info.get("contended"))
         row["timings"] = timings(bench)
         rows.append(row)
     return pd.DataFrame(rows)

@@ -2,15 +2,17 @@
 
 Three levels of repetition (Kalibera & Jones, "Rigorous benchmarking in reasonable time"):
 rounds inside one process, passes (separate processes minutes apart inside one run), and runs
-(hours apart). On a shared VM each level adds noise the one below cannot see: rounds vary by
-a few %, passes by more, whole runs by 10-30% (sd of log medians 0.02-0.30 across nine quick
-runs of unchanged code here). So a comparison of two runs takes its noise from earlier runs
-on the same machine when there are enough (``history_ratio_ci``), else from the passes, else
-from the rounds, and says which.
+(hours apart). On a shared VM each level adds noise the one below cannot see, so a verdict
+comes only from replication at a level that varies: passes or runs, never the rounds of one
+process (their interval is shown, and judges nothing). Where two timings come from the same
+processes (two modes of one run, A and B of one pair) the test is paired, so the drift they
+share cancels; their variances are moderated across the ratios judged together (empirical
+Bayes, Smyth 2004), which buys degrees of freedom that three passes alone do not have.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,37 +20,77 @@ from scipy import special, stats
 
 CONFIDENCE = 0.95
 RESAMPLES = 2000
+FDR = 0.05  # Benjamini-Hochberg false discovery rate across the ratios judged together
 BETWEEN_RUNS = "between runs"
 BETWEEN_PASSES = "between passes"
+PAIRED_PASSES = "paired passes"
+PAIRED_RUNS = "paired runs"
 WITHIN_RUN = "rounds of one pass"
+CONTENDED = "contended"
+JUDGING = (BETWEEN_RUNS, BETWEEN_PASSES, PAIRED_PASSES, PAIRED_RUNS)  # methods that may judge
 
 
 @dataclass(frozen=True)
 class Timings:
-    """One benchmark's times: every round, and the median of each pass that produced them."""
+    """One benchmark's times: every round, the median of each pass that produced them (in
+    pass order), and whether any of those passes was timed under contention."""
 
     rounds: np.ndarray
     pass_medians: np.ndarray
+    contended: bool = False
 
     @classmethod
-    def single_pass(cls, rounds) -> Timings:
+    def single_pass(cls, rounds, contended: bool = False) -> Timings:
         rounds = np.asarray(rounds, dtype=float)
-        return cls(rounds, np.array([np.median(rounds)]))
+        return cls(rounds, np.array([np.median(rounds)]), contended)
 
 
 @dataclass(frozen=True)
 class Ratio:
-    """time(a) / time(b) with a confidence interval and the level of repetition behind it."""
+    """time(a) / time(b) with a confidence interval and the level of repetition behind it.
+    ``log_diff``, ``se`` and ``dof`` describe the t statistic on the log scale where the
+    method judges; the other methods leave them NaN (and p NaN: not judged)."""
 
     value: float
     low: float
     high: float
     method: str = WITHIN_RUN
     p: float = float("nan")  # two-sided, H0: ratio = 1
+    log_diff: float = float("nan")
+    se: float = float("nan")
+    dof: float = float("nan")
+
+    @property
+    def judged(self) -> bool:
+        return self.method in JUDGING and bool(np.isfinite(self.p))
 
     @property
     def significant(self) -> bool:
-        return not (self.low <= 1.0 <= self.high)
+        return self.judged and not (self.low <= 1.0 <= self.high)
+
+    def p_faster(self, margin: float = 0.0) -> float:
+        """One-sided p for H0: ratio >= 1 / (1 + margin), i.e. evidence that a is faster
+        than b by more than ``margin``; NaN when not judged."""
+        if not self.judged:
+            return float("nan")
+        return float(stats.t.cdf((self.log_diff + np.log1p(margin)) / self.se, self.dof))
+
+    def p_slower(self, margin: float = 0.0) -> float:
+        """One-sided p for H0: ratio <= 1 + margin: evidence that a is slower by more than
+        ``margin``; NaN when not judged."""
+        if not self.judged:
+            return float("nan")
+        return float(stats.t.sf((self.log_diff - np.log1p(margin)) / self.se, self.dof))
+
+    def p_beyond(self, margin: float) -> float:
+        """Two-sided p that the ratio lies outside [1 / (1 + margin), 1 + margin] (both
+        one-sided tests at half the level): what compare's `+` and `-` test."""
+        return float(min(1.0, 2 * min(self.p_faster(margin), self.p_slower(margin))))
+
+
+def not_judged(value: float, method: str, low: float = float("nan"),
+               high: float = float("nan")) -> Ratio:
+    return Ratio(float(value), float(low), float(high), method)
 
 
 def _median_ratio(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -56,31 +98,57 @@ def _median_ratio(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def rounds_ratio_ci(a: np.ndarray, b: np.ndarray, seed: int = 0) -> Ratio:
-    """Percentile bootstrap of median(a) / median(b), resampling each side's rounds."""
+    """Percentile bootstrap of median(a) / median(b) over each side's rounds: a description
+    of one process's noise, never a test (p stays NaN). In a simulated A/A a bootstrap p
+    under 0.05 came out for a third of benchmarks with 2 rounds: rounds are not replicates."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     value = float(np.median(a) / np.median(b))
     if len(a) < 2 or len(b) < 2:
-        return Ratio(value, float("nan"), float("nan"))
+        return not_judged(value, WITHIN_RUN)
     result = stats.bootstrap((a, b), _median_ratio, n_resamples=RESAMPLES,
                              confidence_level=CONFIDENCE, method="percentile", vectorized=True,
                              random_state=np.random.default_rng(seed))
     low, high = result.confidence_interval
-    boot = result.bootstrap_distribution
-    p = min(1.0, 2 * min(np.mean(boot <= 1), np.mean(boot >= 1)))
-    return Ratio(value, float(low), float(high), WITHIN_RUN, float(p))
+    return not_judged(value, WITHIN_RUN, low, high)
 
 
 def passes_ratio_ci(a: np.ndarray, b: np.ndarray) -> Ratio:
-    """Ratio of the geometric means of pass medians, with a t interval on the log scale.
-
-    The between-pass variance is pooled over the sides that have two or more passes, so a
-    single-pass baseline can still be compared against a multi-pass current run.
-    """
+    """Ratio of the geometric means of pass medians of two separate runs, with a t interval
+    on the log scale. Unpaired: the passes of two runs share nothing. The between-pass
+    variance is pooled over the sides with two or more passes."""
     la, lb = np.log(np.asarray(a, dtype=float)), np.log(np.asarray(b, dtype=float))
     diff = la.mean() - lb.mean()
     dof = sum(len(x) - 1 for x in (la, lb))
+    if dof < 1:
+        return not_judged(np.exp(diff), BETWEEN_PASSES)
     pooled = sum(((x - x.mean()) ** 2).sum() for x in (la, lb)) / dof
     return _t_ratio(diff, np.sqrt(pooled * (1 / len(la) + 1 / len(lb))), dof, BETWEEN_PASSES)
+
+
+def passes_ratios(pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[Ratio]:
+    """``passes_ratio_ci`` for many benchmarks of the same two runs, the between-pass
+    variances moderated across the benchmarks with the same pass counts (empirical Bayes, as
+    ``paired_ratios``): three passes a side leave each benchmark 4 degrees of freedom."""
+    out: list[Ratio | None] = [None] * len(pairs)
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, (a, b) in enumerate(pairs):
+        groups.setdefault((len(a), len(b)), []).append(i)
+    for (na, nb), rows in groups.items():
+        dof = na + nb - 2
+        if dof < 1:
+            for i in rows:
+                out[i] = passes_ratio_ci(*pairs[i])
+            continue
+        logs = [(np.log(np.asarray(pairs[i][0], dtype=float)),
+                 np.log(np.asarray(pairs[i][1], dtype=float))) for i in rows]
+        s2 = np.array([(((la - la.mean()) ** 2).sum() + ((lb - lb.mean()) ** 2).sum()) / dof
+                       for la, lb in logs])
+        posterior, d0 = squeeze_variances(s2, dof)
+        total = min(dof + d0, len(rows) * dof)
+        for i, (la, lb), v in zip(rows, logs, posterior, strict=True):
+            out[i] = _t_ratio(float(la.mean() - lb.mean()), float(np.sqrt(v * (1 / na + 1 / nb))),
+                              total, BETWEEN_PASSES)
+    return [r for r in out if r is not None]
 
 
 def history_ratio_ci(a: np.ndarray, b: np.ndarray, run_sd: float, runs: int) -> Ratio:
@@ -91,23 +159,39 @@ def history_ratio_ci(a: np.ndarray, b: np.ndarray, run_sd: float, runs: int) -> 
 
 
 def _t_ratio(log_diff: float, se: float, dof: float, method: str) -> Ratio:
+    """A t interval and two-sided p on the log scale. A standard error of 0 (identical
+    replicates: a coarse timer, synthetic data) cannot support a verdict: not judged."""
+    if not (np.isfinite(se) and se > 0 and dof >= 1):
+        return not_judged(np.exp(log_diff), method)
     half = stats.t.ppf(0.5 + CONFIDENCE / 2, dof) * se
-    if se > 0:
-        p = 2 * stats.t.sf(abs(log_diff) / se, dof)
-    else:  # no noise at all: any difference is certain
-        p = 1.0 if log_diff == 0 else 0.0
+    p = 2 * stats.t.sf(abs(log_diff) / se, dof)
     return Ratio(float(np.exp(log_diff)), float(np.exp(log_diff - half)),
-                 float(np.exp(log_diff + half)), method, float(p))
+                 float(np.exp(log_diff + half)), method, float(p), float(log_diff), float(se),
+                 float(dof))
+
+
+def runs_ratios(pairs: Sequence[tuple[Timings, Timings]], seed: int = 0) -> list[Ratio]:
+    """time(a) / time(b) for benchmarks of two separate runs: between passes (moderated
+    across the benchmarks) when either side has several, else a description over rounds
+    (not judged); contended timings judge nothing."""
+    out: list[Ratio | None] = [None] * len(pairs)
+    by_passes = []
+    for i, (a, b) in enumerate(pairs):
+        if a.contended or b.contended:
+            out[i] = not_judged(np.median(a.pass_medians) / np.median(b.pass_medians), CONTENDED)
+        elif max(len(a.pass_medians), len(b.pass_medians)) >= 2:
+            by_passes.append(i)
+        else:
+            out[i] = rounds_ratio_ci(a.rounds, b.rounds, seed)
+    judged = passes_ratios([(pairs[i][0].pass_medians, pairs[i][1].pass_medians) for i in by_passes])
+    for i, ratio in zip(by_passes, judged, strict=True):
+        out[i] = ratio
+    return [r for r in out if r is not None]
 
 
 def ratio_ci(a: Timings, b: Timings, seed: int = 0) -> Ratio:
-    """time(a) / time(b): between passes when either side has several, else over rounds."""
-    if max(len(a.pass_medians), len(b.pass_medians)) >= 2:
-        return passes_ratio_ci(a.pass_medians, b.pass_medians)
-    return rounds_ratio_ci(a.rounds, b.rounds, seed)
-
-
-PAIRED_RUNS = "paired runs"
+    """One benchmark's ``runs_ratios`` (no moderation: it has nothing to be moderated with)."""
+    return runs_ratios([(a, b)], seed)[0]
 
 
 def _trigamma_inverse(x: float) -> float:
@@ -130,10 +214,19 @@ def squeeze_variances(s2: np.ndarray, dof: float) -> tuple[np.ndarray, float]:
     """Empirical-Bayes variances (Smyth 2004, limma's squeezeVar): each benchmark's sample
     variance (``dof`` degrees of freedom) is pulled towards a prior fitted to all of them, by
     as much as their spread allows; returns the posterior variances and the prior's degrees
-    of freedom d0 (inf: one common variance fits all; small: little pooling)."""
-    z = np.log(np.maximum(s2, 1e-12))
-    e = z - special.digamma(dof / 2) + np.log(dof / 2)
-    excess = e.var(ddof=1) - special.polygamma(1, dof / 2) if len(e) > 1 else 0.0
+    of freedom d0 (inf: one common variance fits all; 0: no pooling).
+
+    As in limma, one variance alone fits no prior (d0 = 0). Variances at or near zero
+    (below 1e-5 of the median: identical replicates, a coarse timer) are left out of the fit
+    and floored, so one of them cannot drag the prior down for all the others."""
+    s2 = np.asarray(s2, dtype=float)
+    middle = float(np.median(s2)) if len(s2) else 0.0
+    fit = s2[s2 > 1e-5 * middle] if middle > 0 else s2[:0]
+    if len(fit) < 2:
+        return s2.copy(), 0.0  # nothing to fit a prior to
+    s2 = np.maximum(s2, 1e-5 * middle)
+    e = np.log(fit) - special.digamma(dof / 2) + np.log(dof / 2)
+    excess = e.var(ddof=1) - special.polygamma(1, dof / 2)
     if excess > 0:
         d0 = 2 * _trigamma_inverse(float(excess))
         prior = np.exp(e.mean() + special.digamma(d0 / 2) - np.log(d0 / 2))
@@ -141,35 +234,60 @@ def squeeze_variances(s2: np.ndarray, dof: float) -> tuple[np.ndarray, float]:
     return np.full_like(s2, np.exp(e.mean())), np.inf
 
 
-def paired_ratios(a: np.ndarray, b: np.ndarray) -> list[Ratio]:
-    """time(b) / time(a) per benchmark (rows) from K paired run medians (columns; pair i ran
-    minutes apart on this machine): a t interval on the mean of log(b_i / a_i), so drift
-    shared by a pair cancels. With K pairs each benchmark's own variance has only K - 1
-    degrees of freedom (5 pairs: t = 2.78 at 95%), so the variances are moderated across the
-    benchmarks judged together (``squeeze_variances``); what that buys on a real machine is
-    measured in the README ("Interleaved A/B")."""
-    diffs = np.log(np.asarray(b, dtype=float)) - np.log(np.asarray(a, dtype=float))
-    pairs = diffs.shape[1]
-    if pairs < 2:
-        return [Ratio(float(np.exp(d.mean())), float("nan"), float("nan"), PAIRED_RUNS)
-                for d in diffs]
-    posterior, d0 = squeeze_variances(diffs.var(axis=1, ddof=1), pairs - 1)
-    dof = pairs - 1 + min(d0, 1e6)
-    return [_t_ratio(float(d.mean()), float(np.sqrt(v / pairs)), dof, PAIRED_RUNS)
-            for d, v in zip(diffs, posterior, strict=True)]
+def paired_ratios(a: Sequence[np.ndarray], b: Sequence[np.ndarray],
+                  method: str = PAIRED_RUNS) -> list[Ratio]:
+    """time(b) / time(a) per row from K paired medians (replicate i of a and of b ran in the
+    same process, or minutes apart in one A/B pair): a t interval on the mean of
+    log(b_i / a_i), so drift shared by a replicate cancels. Each row's own variance has only
+    K - 1 degrees of freedom (3 passes: t = 4.30 at 95%), so the variances of rows with the
+    same K are moderated together (``squeeze_variances``), the total degrees of freedom
+    capped at the pooled ones as limma does. Rows with fewer than 2 replicates, or with
+    replicate counts that differ between a and b, are not judged."""
+    out: list[Ratio | None] = [None] * len(a)
+    groups: dict[int, list[int]] = {}
+    for i, (x, y) in enumerate(zip(a, b, strict=True)):
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        if len(x) != len(y) or len(x) < 2:
+            out[i] = not_judged(np.exp(np.log(y).mean() - np.log(x).mean()), method)
+        else:
+            groups.setdefault(len(x), []).append(i)
+    for k, rows in groups.items():
+        diffs = np.array([np.log(np.asarray(b[i], dtype=float)) - np.log(np.asarray(a[i], dtype=float))
+                          for i in rows])
+        posterior, d0 = squeeze_variances(diffs.var(axis=1, ddof=1), k - 1)
+        dof = min(k - 1 + d0, len(rows) * (k - 1))
+        for i, d, v in zip(rows, diffs, posterior, strict=True):
+            out[i] = _t_ratio(float(d.mean()), float(np.sqrt(v / k)), dof, method)
+    return [r for r in out if r is not None]
 
 
-def timing_ratio(a: Timings | None, b: Timings | None, a_median: float,
-                 b_median: float) -> Ratio:
-    """time(a) / time(b) with a 95% interval, or the bare ratio of the medians (no interval)
-    when either side has no per-round data."""
-    if a is None or b is None:
-        return Ratio(a_median / b_median, float("nan"), float("nan"))
-    return ratio_ci(a, b)
+def same_run_ratios(pairs: Sequence[tuple[Timings | None, Timings | None, float, float]]
+                    ) -> list[Ratio]:
+    """time(a) / time(b) for (a, b, a_median, b_median) rows of one run (two modes or two
+    configurations timed in the same processes): paired over passes, variances moderated
+    across the rows given together. One pass gives the rounds' interval and no verdict; a
+    contended side gives none either; a side without per-round data only the bare ratio."""
+    out: list[Ratio | None] = [None] * len(pairs)
+    paired: list[int] = []
+    for i, (a, b, a_median, b_median) in enumerate(pairs):
+        if a is None or b is None:
+            out[i] = not_judged(a_median / b_median, WITHIN_RUN)
+        elif a.contended or b.contended:
+            out[i] = not_judged(a_median / b_median, CONTENDED)
+        elif min(len(a.pass_medians), len(b.pass_medians)) < 2:
+            out[i] = rounds_ratio_ci(a.rounds, b.rounds)
+        else:
+            paired.append(i)
+    # paired_ratios gives time(second) / time(first): a is the second argument here
+    judged = paired_ratios([pairs[i][1].pass_medians for i in paired],  # type: ignore[union-attr]
+                           [pairs[i][0].pass_medians for i in paired], PAIRED_PASSES)  # type: ignore[union-attr]
+    for i, ratio in zip(paired, judged, strict=True):
+        out[i] = ratio
+    return [r for r in out if r is not None]
 
 
 NO_VERDICT = "no verdict (one pass: its interval covers one process only)"
-FDR = 0.05  # Benjamini-Hochberg false discovery rate across the ratios judged together
+NO_VERDICT_CONTENDED = "no verdict (contended: timed while other processes used the CPU)"
 
 
 def q_values(p_values: list[float], tested: list[bool]) -> list[float]:
@@ -184,25 +302,18 @@ def q_values(p_values: list[float], tested: list[bool]) -> list[float]:
     return out
 
 
+def no_verdict(ratio: Ratio) -> str:
+    return NO_VERDICT_CONTENDED if ratio.method == CONTENDED else NO_VERDICT
+
+
 def verdicts(ratios: list[Ratio]) -> list[str]:
     """Verdicts for ratios judged together (time(candidate) / time(baseline)): faster /
-    slower only where the interval spans processes (passes or runs) and the Benjamini-
-    Hochberg q value is <= FDR; round-only intervals get no verdict (the same process
-    measured 16 ms and 35 ms in two runs here, so they cannot speak for a difference)."""
-    out = [NO_VERDICT if r.method == WITHIN_RUN else speedup_verdict(r) for r in ratios]
-    tested = [r.method != WITHIN_RUN and bool(np.isfinite(r.p) and np.isfinite(r.low))
-              for r in ratios]
+    slower where the ratio was judged (replication across processes) and the
+    Benjamini-Hochberg q value is <= FDR; the others say why they have no verdict."""
+    tested = [r.judged for r in ratios]
+    out = [no_verdict(r) for r in ratios]
     for i, q in enumerate(q_values([r.p for r in ratios], tested)):
         if tested[i]:
             out[i] = (("faster" if ratios[i].value < 1 else "slower") if q <= FDR
                       else "no significant difference")
     return out
-
-
-def speedup_verdict(ratio: Ratio) -> str:
-    """For ratio = time(candidate) / time(baseline): faster, slower or no significant difference."""
-    if not np.isfinite(ratio.low):
-        return "not enough rounds"
-    if not ratio.significant:
-        return "no significant difference"
-    return "faster" if ratio.value < 1 else "slower"

@@ -62,6 +62,15 @@ def check_source(spec: str) -> str:
     return spec
 
 
+def absolute_source(spec: str, base: Path) -> str:
+    """``spec`` with its folder (torchvision:ROOT, tfds:DATA_DIR, idx:DIR) made absolute
+    against ``base``, so it means the same from any working directory."""
+    name, sep, arg = spec.partition(":")
+    if name in ("torchvision", "tfds", "idx") and arg:
+        return f"{name}{sep}{base / Path(arg).expanduser()}"
+    return spec
+
+
 @cache
 def load(spec: str = DEFAULT_SOURCE) -> Dataset:
     """The data set named by ``spec`` (see module docstring); cached, arrays read-only."""

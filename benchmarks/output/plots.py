@@ -61,8 +61,13 @@ def throughput(steps: pd.DataFrame, device: str, path: Path) -> Path:
             ips = batch / rows.median_s.to_numpy(float)
             err = np.vstack([ips - batch / rows.q3_s.to_numpy(float),
                              batch / rows.q1_s.to_numpy(float) - ips])  # the IQR
-            ax.errorbar(batch, ips, yerr=err, label=mode, color=COLORS.get(mode),
-                        linestyle=STYLES.get(mode, "-"), marker="o", markersize=3, capsize=2)
+            line = ax.errorbar(batch, ips, yerr=err, label=mode, color=COLORS.get(mode),
+                               linestyle=STYLES.get(mode, "-"), marker="o", markersize=3, capsize=2)
+            busy = rows.contended.to_numpy(bool) if "contended" in rows else np.zeros(len(rows), bool)
+            if busy.any():  # contended cases: hollow, larger markers over the line
+                ax.plot(batch[busy], ips[busy], linestyle="none", marker="o", markersize=8,
+                        markerfacecolor="none", markeredgecolor=line[0].get_color(),
+                        label="_contended")
         ax.set_xscale("log", base=2)
         ax.set_xticks(sorted(set(steps.batch)), [str(b) for b in sorted(set(steps.batch))])
         ax.set_yscale("log")
@@ -70,7 +75,10 @@ def throughput(steps: pd.DataFrame, device: str, path: Path) -> Path:
         ax.set_xlabel("batch size")
         ax.set_ylabel("images / s (higher is better)")
         ax.grid(True, which="both", alpha=0.3)
-    fig.suptitle("Throughput from the median step time (bars: IQR; log scales)")
+    busy = int(steps.contended.sum()) if "contended" in steps else 0
+    fig.suptitle("Throughput from the median step time (bars: IQR; log scales)"
+                 + (f"\nhollow rings: {busy} contended cases (timed beside other processes; "
+                    "no verdict)" if busy else ""))
     _legend_below(fig, axes, -0.04)
     fig.tight_layout()
     return _save(fig, path)

@@ -14,7 +14,7 @@ import pandas as pd
 
 from benchmarks.analysis import best
 from benchmarks.analysis.results import ResultsError, load_frames, machine_fingerprint
-from benchmarks.analysis.stats import BETWEEN_PASSES, NO_VERDICT, WITHIN_RUN, timing_ratio, verdicts
+from benchmarks.analysis.stats import CONTENDED, PAIRED_PASSES, WITHIN_RUN, same_run_ratios, verdicts
 from benchmarks.matrix import PHASES
 from benchmarks.output import dp_report, overhead_report, plots
 from benchmarks.tasks.distributed import summarize
@@ -38,35 +38,84 @@ def git_commit() -> str:
 
 
 def speedup_table(steps: pd.DataFrame) -> pd.DataFrame:
-    """Speed-up = time of the baseline / time of the candidate with a 95% interval (between
-    passes when the run has several, else over rounds); > 1 means the candidate is faster."""
-    rows = []
+    """Speed-up = time of the baseline / time of the candidate with a 95% interval (paired
+    over the run's passes: both modes ran in the same processes; rounds when the run has one
+    pass, which judge nothing); > 1 means the candidate is faster."""
+    rows, pairs = [], []
     for cand, base, _ in COMPARISONS:
         for (model, phase, batch, device), part in steps.groupby(
                 ["model", "phase", "batch", "device"], sort=False):
             by_mode = part.set_index("mode")
             if cand not in by_mode.index or base not in by_mode.index:
                 continue
-            ratio = timing_ratio(by_mode.at[cand, "timings"], by_mode.at[base, "timings"],
-                                 by_mode.at[cand, "median_s"], by_mode.at[base, "median_s"])
+            pairs.append((by_mode.at[cand, "timings"], by_mode.at[base, "timings"],
+                          by_mode.at[cand, "median_s"], by_mode.at[base, "median_s"]))
             rows.append({"comparison": f"{cand} vs {base}", "model": model, "phase": phase,
-                         "batch": int(batch), "device": device, "speedup": 1 / ratio.value,
-                         "low": 1 / ratio.high, "high": 1 / ratio.low, "interval": ratio.method,
-                         "ratio": ratio, "candidate": cand})
-    table = pd.DataFrame(rows, columns=["comparison", "model", "phase", "batch", "device", "speedup",
-                                        "low", "high", "interval", "ratio", "candidate"])
+                         "batch": int(batch), "device": device, "candidate": cand})
+    table = pd.DataFrame(rows, columns=["comparison", "model", "phase", "batch", "device",
+                                        "candidate"])
+    ratios = same_run_ratios(pairs)
+    table["speedup"] = [1 / r.value for r in ratios]
+    table["low"] = [1 / r.high for r in ratios]
+    table["high"] = [1 / r.low for r in ratios]
+    table["interval"] = [r.method for r in ratios]
     table["verdict"] = [v.replace("faster", f"{c} faster").replace("slower", f"{c} slower")
-                        if v != NO_VERDICT else v
-                        for v, c in zip(verdicts(list(table.ratio)), table.candidate, strict=True)]
-    return table.drop(columns=["ratio", "candidate"])
+                        if not v.startswith("no verdict") else v
+                        for v, c in zip(verdicts(ratios), table.candidate, strict=True)]
+    return table.drop(columns=["candidate"])
 
 
-def _fmt_cell(row: pd.Series) -> str:
+CONTENDED_MARK = "†"
+
+
+def _fmt_cell(row: pd.Series, under: set[tuple[str, str]]) -> str:
     text = f"{row.median_s * 1e3:.2f} ms ({row.iqr_s * 1e3:.2f}) · {row.images_per_s:,.0f}/s"
-    return text + (f" · {row.mfu:.0%}" if pd.notna(row.mfu) else "")
+    if pd.notna(row.mfu):
+        text += (" · MFU n/a (peak under-measured)"
+                 if (row.device, row.get("precision") or "fp32") in under else f" · {row.mfu:.0%}")
+    return text + (f" {CONTENDED_MARK}" if row.get("contended") else "")
 
 
-def phase_tables(steps: pd.DataFrame) -> list[str]:
+def under_measured(raw: dict[str, Any]) -> set[tuple[str, str]]:
+    """(device, precision) whose GEMM peak cannot be trusted: its best measurement ran beside
+    other processes, or a case beat it (an MFU above 100% is impossible: the peak was low)."""
+    out = set()
+    for device, by in (raw.get("machine_info", {}).get("gemm_peaks") or {}).items():
+        for precision, peak in by.items():
+            if isinstance(peak, dict) and peak.get("contended"):
+                out.add((device, precision))
+    for bench in raw["benchmarks"]:
+        info = bench.get("extra_info", {})
+        if (info.get("mfu") or 0) > 1:
+            out.add((info.get("device", "cpu"), info.get("peak_precision", "fp32")))
+    return out
+
+
+def contention_line(frame: pd.DataFrame, raw: dict[str, Any]) -> str:
+    """The header's account of other processes' CPU use during the timed rounds."""
+    if "other_cpu_pct" not in frame or frame.other_cpu_pct.isna().all():
+        return "- Contention: not measured (results from before the suite recorded it)"
+    threshold = raw.get("machine_info", {}).get("contention_threshold_pct", "?")
+    frame = frame[frame.other_cpu_pct.notna()]  # the harness's own no-op is not a case
+    busy = frame[frame.contended]
+    # windows under half a second read a few clock ticks: their share is rounding, not load
+    long = frame[frame.get("contention_window_s", pd.Series(1.0, index=frame.index)) >= 0.5]
+    share = (long if not long.empty else frame).other_cpu_pct.dropna()
+    text = (f"- Contention (share of the machine's CPU other processes used during each case's "
+            f"timed rounds, worst pass; a case is contended from {threshold}% and at least 3 "
+            f"clock ticks): ")
+    if busy.empty:
+        return text + (f"none of {len(frame)} cases contended (in the cases timed for half a "
+                       f"second or more others used at most {share.max():.1f}%, median "
+                       f"{share.median():.1f}%).")
+    return text + (f"**{len(busy)} of {len(frame)} cases contended** (others used up to "
+                   f"{share.max():.0f}%, median {busy.other_cpu_pct.median():.0f}% among them); "
+                   f"they were re-timed once at the end of their pass, still contended, and are "
+                   f"marked {CONTENDED_MARK} in the tables and hollow in the throughput figure: "
+                   "their numbers are kept and give no verdict.")
+
+
+def phase_tables(steps: pd.DataFrame, under: set[tuple[str, str]]) -> list[str]:
     out = []
     for device in dict.fromkeys(steps.device):
         for phase in PHASES:
@@ -75,13 +124,14 @@ def phase_tables(steps: pd.DataFrame) -> list[str]:
                 continue
             modes = [m for m in MODES if m in set(part["mode"])]
             out += [f"### {phase} · {device}", "",
-                    "Cells: median step time (IQR) · images/s · MFU (fraction of the best measured GEMM).",
+                    "Cells: median step time (IQR) · images/s · MFU (fraction of the best measured "
+                    f"GEMM); {CONTENDED_MARK}: contended.",
                     "",
                     "| model | batch | " + " | ".join(modes) + " |",
                     "|---|---:|" + "---:|" * len(modes)]
             for (model, batch), rows in part.groupby(["model", "batch"], sort=False):
                 by_mode = rows.set_index("mode")
-                cells = [_fmt_cell(by_mode.loc[m]) if m in by_mode.index else "not measured"
+                cells = [_fmt_cell(by_mode.loc[m], under) if m in by_mode.index else "not measured"
                          for m in modes]
                 out.append(f"| {model} | {batch} | " + " | ".join(cells) + " |")
             out.append("")
@@ -132,9 +182,12 @@ def first_call_table(steps: pd.DataFrame) -> list[str]:
 
 
 INTERVAL_NOTES = {
-    BETWEEN_PASSES: "95% intervals come from the pass medians (separate processes at different "
-                    "times: t interval on the log ratio), so they include the machine's "
-                    "run-to-run drift.",
+    PAIRED_PASSES: "95% intervals come from the pass medians (separate processes at different "
+                   "times), paired: both modes ran in the same processes, so the t interval is on "
+                   "the per-pass log ratios, with variances moderated across the table (empirical "
+                   "Bayes). They include the drift between processes.",
+    CONTENDED: "Rows marked contended were timed while other processes used the CPU (see the "
+               "header); their ratios are shown and give no verdict.",
     WITHIN_RUN: "95% intervals are a bootstrap over the rounds of a single pass: they cover "
                 "noise inside one process only, not run-to-run drift (20-80% on a shared VM), "
                 "so no faster / slower verdict is drawn from them. Use `sidebyside run "
@@ -254,9 +307,11 @@ def parity_lines(parity: dict[str, Any] | None) -> list[str]:
 
 
 def _wins(part: pd.DataFrame) -> str:
-    if (part.verdict == NO_VERDICT).all():
+    unjudged = part.verdict.str.startswith("no verdict")
+    if unjudged.all():
         return (f"no verdict in {len(part)} cases: one pass gives intervals from one process "
-                "only; run with --passes 3 (see Speed-ups for the ratios).")
+                "only, and a contended case none; run with --passes 3 (see Speed-ups for the "
+                "ratios).")
     won = part[part.verdict.str.contains("faster")]
     lost = part[part.verdict.str.contains("slower")]
     same = part[part.verdict == "no significant difference"]
@@ -264,7 +319,9 @@ def _wins(part: pd.DataFrame) -> str:
         return ", ".join(f"{r.model} {r.phase} b{r.batch} ({r.speedup:.2f}x)"
                          for r in rows.itertuples()) or "none"
     return (f"faster in {len(won)} of {len(part)} cases: {where(won)}; slower in {len(lost)}: "
-            f"{where(lost)}; no significant difference in {len(same)}.")
+            f"{where(lost)}; no significant difference in {len(same)}"
+            + (f"; no verdict in {int(unjudged.sum())} (one pass or contended)" if unjudged.any()
+               else "") + ".")
 
 
 def claims(steps: pd.DataFrame, table: pd.DataFrame, streams: pd.DataFrame,
@@ -317,14 +374,28 @@ def claims(steps: pd.DataFrame, table: pd.DataFrame, streams: pd.DataFrame,
     return out
 
 
+def _peak_text(device: str, precision: str, peak: Any, under: bool) -> str:
+    if not isinstance(peak, dict):
+        return f"{device} {precision}: {peak}"
+    seen = peak.get("measurements") or []
+    text = f"{device} {precision}: {peak['gflops']:.0f} GFLOP/s ({peak['library']}"
+    text += f", best of {len(seen)} measurements: start and end of each pass)" if len(seen) > 1 else ")"
+    if under:
+        busy = max((m.get("other_cpu_pct") or 0 for m in seen), default=peak.get("other_cpu_pct") or 0)
+        text += (f" **UNDER-MEASURED**: other processes used up to {busy:.0f}% of the CPU while "
+                 "it was measured, or a case ran faster than it; MFU at this precision is not "
+                 "shown")
+    return text
+
+
 def header(raw: dict[str, Any], command: str) -> list[str]:
     info = raw.get("machine_info", {})
     versions = info.get("versions", {})
     peaks = info.get("gemm_peaks") or {dev: {"fp32": p} for dev, p in
                                          (info.get("gemm_peak") or {}).items()
                                          if isinstance(info.get("gemm_peak"), dict)}
-    peak_text = "; ".join(f"{dev} {prec}: {p['gflops']:.0f} GFLOP/s ({p['library']})"
-                          if isinstance(p, dict) else f"{dev} {prec}: {p}"
+    under = under_measured(raw)
+    peak_text = "; ".join(_peak_text(dev, prec, p, (dev, prec) in under)
                           for dev, by in peaks.items() for prec, p in by.items()) or str(
         info.get("gemm_peak", "not recorded"))
     method = next((p.get("method") for by in peaks.values() for p in by.values()
@@ -396,10 +467,11 @@ def build(paths: list[Path], out: Path, parity_path: Path | None = None,
         dp_figure = None if dp_frame.empty else plots.scaling(dp_frame, staging / "scaling.png")
         over_figure = (plots.breakdown(over["breakdown"], staging / "breakdown.png")
                        if over and over.get("breakdown") else None)
-        lines = ["# sidebyside report", "", *header(raws[0], command), "",
+        lines = ["# sidebyside report", "", *header(raws[0], command),
+                 contention_line(frame[frame.name.str.startswith("test_")], raws[0]), "",
                  "## The workshop's claims, checked", "",
                  *claims(steps, table, streams, acc, tuned, parities), "",
-                 "## Step times", "", *phase_tables(steps),
+                 "## Step times", "", *phase_tables(steps, under_measured(raws[0])),
                  "## First call (trace / compile + one step, fresh instance)", "",
                  *first_call_table(steps), "", "## Speed-ups", "", *speedup_lines(table),
                  "## Each framework at its best", "", *best.lines(tuned, parities), "",

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.analysis.compare import Row, fdr_marks, version_change
+from benchmarks.analysis.compare import Row, fdr_marks, judged_row, version_change
 from benchmarks.analysis.results import load_json
 from benchmarks.analysis.stats import paired_ratios
 
@@ -126,8 +126,12 @@ def run_pairs(specs: tuple[str, str], pairs: int, selection_args: list[str], fol
     return results
 
 
+MIN_PAIRS = 3  # two pairs leave one degree of freedom per benchmark: no test worth the name
+
+
 def judge(a_runs: list[dict], b_runs: list[dict], threshold: float) -> list[Row]:
-    """Per benchmark: B / A from the paired run medians, its interval, q and mark."""
+    """Per benchmark: B / A from the paired run medians, its interval, q and mark; `?` for a
+    benchmark timed under contention in any run (its medians say more about the machine)."""
     def medians(runs: list[dict]) -> dict[str, list[float]]:
         out: dict[str, list[float]] = {}
         for raw in runs:
@@ -135,20 +139,27 @@ def judge(a_runs: list[dict], b_runs: list[dict], threshold: float) -> list[Row]
                 out.setdefault(bench["name"], []).append(bench["stats"]["median"])
         return out
 
+    def contended(runs: list[dict]) -> set[str]:
+        return {bench["name"] for raw in runs for bench in raw["benchmarks"]
+                if bench.get("extra_info", {}).get("contended")}
+
     a, b = medians(a_runs), medians(b_runs)
+    busy = contended(a_runs) | contended(b_runs)
     rows: list[Row] = []
     paired = []
     for name in sorted(a.keys() | b.keys()):
         if len(a.get(name, [])) != len(a_runs) or len(b.get(name, [])) != len(b_runs):
             rows.append(Row(name, "x", note="not measured in every run of both sides (skipped?)"))
+        elif name in busy:
+            ratio = float(np.exp(np.mean(np.log(b[name])) - np.mean(np.log(a[name]))))
+            rows.append(Row(name, "?", ratio, note="contended in at least one run: no verdict"))
         else:
             paired.append(name)
-    if paired:
-        ratios = paired_ratios(np.array([a[n] for n in paired]), np.array([b[n] for n in paired]))
-        rows += [Row(name, "=", r.value, r.low, r.high,
-                     f"noise: {r.method} ({len(a_runs)} pairs, variance moderated across "
-                     f"{len(paired)} benchmarks)", r.p) for name, r in zip(paired, ratios, strict=True)]
-    return fdr_marks(sorted(rows, key=lambda r: r.name), threshold)
+    ratios = paired_ratios([a[n] for n in paired], [b[n] for n in paired])
+    rows += [judged_row(name, r, threshold, f"noise: {r.method} ({len(a_runs)} pairs, variance "
+                                            f"moderated across {len(paired)} benchmarks)")
+             for name, r in zip(paired, ratios, strict=True)]
+    return fdr_marks(sorted(rows, key=lambda r: r.name))
 
 
 def versions_line(a_runs: list[dict], b_runs: list[dict]) -> str:

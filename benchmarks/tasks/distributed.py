@@ -223,7 +223,7 @@ def annotate(raw: dict[str, Any]) -> dict[str, Any]:
 def run_dp_case(benchmark, case: DPCase, holder: GroupHolder, settings, context: dict) -> None:
     """Time one global step across all workers: the callable sends the step to every worker
     and returns when all have finished it (each worker syncs its device first)."""
-    from benchmarks.harness import add_rates, flops_per_call, record_options, rounds_for, time_once
+    from benchmarks.harness import add_rates, flops_per_call, measure, rounds_for, time_once
 
     group = holder.get(case)
     setup_s = group.setup_s if holder.fresh else None
@@ -237,8 +237,7 @@ def run_dp_case(benchmark, case: DPCase, holder: GroupHolder, settings, context:
 
     first = time_once(target)  # tracing (tf.function) or DDP's first bucket set-up included
     rounds = rounds_for(time_once(target), settings)
-    benchmark.pedantic(target, rounds=rounds, warmup_rounds=settings.warmup_rounds, iterations=1)
-    record_options(benchmark, settings, rounds, settings.warmup_rounds)
+    measure(benchmark, target, settings, rounds, settings.warmup_rounds)
     flops = flops_per_call(case.model, "train", case.batch)
     info: dict[str, Any] = {
         "model": case.model, "engine": case.engine, "mode": ENGINES[case.engine][3],

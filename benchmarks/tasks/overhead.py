@@ -24,7 +24,7 @@ import pandas as pd
 from scipy import stats
 
 from benchmarks.data.batches import seeded_batches
-from benchmarks.harness import record_options, time_once
+from benchmarks.harness import measure, time_once
 from impls.base import CHAIN_OPS, CHAIN_SIZE
 from impls.registry import mode_class, unavailable_reason
 from impls.spec import get_model
@@ -68,8 +68,7 @@ def run_chain_case(benchmark, case: ChainCase, settings, context: dict) -> None:
     call = mode_class(case.mode).op_chain(case.op, case.length, case.device, case.variant)
     first = time_once(call)
     rounds = settings.max_rounds  # calls of microseconds: the most rounds the settings allow
-    benchmark.pedantic(call, rounds=rounds, warmup_rounds=settings.warmup_rounds, iterations=1)
-    record_options(benchmark, settings, rounds, settings.warmup_rounds)
+    measure(benchmark, call, settings, rounds, settings.warmup_rounds)
     benchmark.extra_info.update(
         mode=case.mode, framework=mode_class(case.mode).framework, variant=case.variant,
         op=case.op, length=case.length, size=CHAIN_SIZE, device=case.device, phase="op-chain",

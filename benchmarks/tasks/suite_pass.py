@@ -11,11 +11,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parents[1]  # benchmarks/: run.ini and the bench_*.py files
 
 
-def pytest_command(partial: Path, options: list[str], name: str = "") -> list[str]:
+def pytest_command(partial: Path, options: list[str], name: str = "",
+                   targets: list[str] | None = None) -> list[str]:
     """The pytest process of one pass over ``name`` (a bench_*.py file; all of them when
-    empty): the packaged run.ini, JSON with per-round times (the intervals need them)."""
+    empty) or over ``targets`` (node ids relative to this package): the packaged run.ini,
+    JSON with per-round times (the intervals need them)."""
+    paths = [str(HERE / t) for t in targets] if targets else [str(HERE / name) if name else str(HERE)]
     return [sys.executable, "-m", "pytest", "-c", str(HERE / "run.ini"), f"--rootdir={HERE}",
-            str(HERE / name) if name else str(HERE), "--benchmark-only", "-v",
+            *paths, "--benchmark-only", "-v",
             f"--benchmark-json={partial}", "--benchmark-columns=median,iqr,rounds",
             "--benchmark-sort=name", "--benchmark-save-data", *options]
 
