@@ -29,7 +29,7 @@ def start(config: pytest.Config, total: int) -> None:
                              file=stream, dynamic_ncols=tty, ncols=None if tty else 100,
                              mininterval=0.5 if tty else 30, smoothing=0.1,
                              bar_format="{desc}: {n_fmt}/{total_fmt} cases |{bar}| "
-                                        "{elapsed} elapsed, ETA {remaining} {postfix}")
+                                        "{elapsed} elapsed, ETA {remaining}{postfix}")
 
 
 def advance(config: pytest.Config, nodeid: str) -> None:

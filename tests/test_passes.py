@@ -6,7 +6,7 @@ from scipy import stats as scipy_stats
 
 from benchmarks.analysis.compare import compare_runs
 from benchmarks.analysis.passes import PassMismatch, merge_passes
-from benchmarks.analysis.stats import BETWEEN_PASSES, WITHIN_RUN, Timings, passes_ratio_ci, ratio_ci
+from benchmarks.analysis.stats import BETWEEN_PASSES, WITHIN_RUN, Timings, passes_ratio_ci, runs_ratios
 from tests.fixtures import bench, run, standard_run
 
 NAME = "test_step[train-workshop-torch-eager-cpu-b64]"
@@ -81,7 +81,7 @@ def test_pass_interval_is_the_pooled_t_interval_on_logs():
 
 def test_single_pass_falls_back_to_rounds_and_says_so():
     rounds = np.linspace(0.009, 0.011, 30)
-    ratio = ratio_ci(Timings.single_pass(rounds * 1.3), Timings.single_pass(rounds))
+    (ratio,) = runs_ratios([(Timings.single_pass(rounds * 1.3), Timings.single_pass(rounds))])
     assert ratio.method == WITHIN_RUN and ratio.value == pytest.approx(1.3)
     assert ratio.low > 1 and not ratio.judged and not ratio.significant  # shown, never a verdict
 
@@ -97,8 +97,17 @@ def test_drift_between_passes_is_not_a_regression_but_a_real_one_is():
     (row,) = compare_runs(base, slower, 0.10)
     assert row.mark == "+" and row.ratio == pytest.approx(2.0, rel=0.01)
     pooled = [Timings.single_pass(r["benchmarks"][0]["stats"]["data"]) for r in (base, drifted)]
-    rounds_only = ratio_ci(pooled[1], pooled[0])
+    (rounds_only,) = runs_ratios([(pooled[1], pooled[0])])
     assert rounds_only.low > 1 and not rounds_only.judged  # it would have said "slower"
+
+
+def test_a_cold_compile_timed_in_pass_1_only_is_kept():
+    passes = passes_of([10.0, 12.0, 11.0])
+    passes[0]["benchmarks"][0]["extra_info"].update(first_call_cold_s=9.0,
+                                                    first_call_cold_cache="cold")
+    info = merge_passes(passes)["benchmarks"][0]["extra_info"]
+    assert info["first_call_cold_s_passes"] == [9.0, None, None]
+    assert info["first_call_cold_s"] == 9.0 and info["first_call_cold_cache"] == "cold"
 
 
 def test_merged_result_keeps_the_schema_and_labels_mixed_caches():

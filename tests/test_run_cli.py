@@ -163,3 +163,24 @@ def test_full_runs_time_accuracy_quick_and_synthetic_runs_do_not(capsys):
     assert wants() and not wants(quick=True) and not wants(skip=True)
     assert not wants(data="synthetic")
     assert "synthetic data has nothing to learn" in capsys.readouterr().out
+
+
+def test_run_from_inside_another_checkout_uses_its_own_plugin(tmp_path):
+    """Standing in a folder with another `benchmarks/` package (another checkout of the
+    project) must not hand the passes that folder's plugin: they run from the installed
+    package's folder."""
+    import shutil
+
+    script = shutil.which("sidebyside")
+    if script is None:
+        import pytest
+
+        pytest.skip("the sidebyside console script is not installed (pip install -e .)")
+    decoy = tmp_path / "benchmarks"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("")
+    (decoy / "plugin.py").write_text("raise ImportError('the decoy plugin was imported')\n")
+    done = subprocess.run([script, "run", *TINY, "--passes", "1", "--skip-parity", "--out", "out"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (tmp_path / "out" / "benchmarks.json").exists()  # relative --out: where we stand

@@ -72,14 +72,14 @@ def _merge_one(passes: list[dict[str, Any]]) -> dict[str, Any]:
         if "s_per_image" in info:
             info["s_per_image"] /= scale
     info["pass_medians"] = [b["stats"]["median"] for b in passes]
-    for key in FIRST_CALL_KEYS:
+    for key in FIRST_CALL_KEYS:  # the cold compile is timed in pass 1 only: None elsewhere
         if key in info:
-            info[f"{key}_passes"] = [b["extra_info"][key] for b in passes]
-            info[key] = statistics.median(info[f"{key}_passes"])
+            info[f"{key}_passes"] = [b["extra_info"].get(key) for b in passes]
+            info[key] = statistics.median(v for v in info[f"{key}_passes"] if v is not None)
     for key in LABEL_KEYS:
         if key in info:
-            labels = [b["extra_info"].get(key) for b in passes]
-            info[key] = labels[0] if len(set(labels)) == 1 else "mixed"
+            labels = {b["extra_info"][key] for b in passes if key in b["extra_info"]}
+            info[key] = labels.pop() if len(labels) == 1 else "mixed"
     info["rounds"] = sum(b["extra_info"].get("rounds", 0) for b in passes)
     for key in CONTENTION_KEYS:
         if any(key in b["extra_info"] for b in passes):

@@ -189,10 +189,6 @@ def runs_ratios(pairs: Sequence[tuple[Timings, Timings]], seed: int = 0) -> list
     return [r for r in out if r is not None]
 
 
-def ratio_ci(a: Timings, b: Timings, seed: int = 0) -> Ratio:
-    """One benchmark's ``runs_ratios`` (no moderation: it has nothing to be moderated with)."""
-    return runs_ratios([(a, b)], seed)[0]
-
 
 def _trigamma_inverse(x: float) -> float:
     """y with trigamma(y) = x, by Newton's method (limma's trigammaInverse)."""
