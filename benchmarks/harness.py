@@ -30,10 +30,10 @@ class Settings:
     """How long to measure. Rounds are explicit per case: enough to fill the budget, within
     [min_rounds, max_rounds], from one calibration call after the first call."""
 
-    round_budget_s: float = 0.4  # per pass: verdicts come from 3 passes, not from rounds
+    round_budget_s: float = 0.25  # per pass: verdicts come from 3 passes, not from rounds
     min_rounds: int = 5
     max_rounds: int = 100
-    warmup_rounds: int = 3
+    warmup_rounds: int = 1  # after the first call and the calibration call: 3 calls in all
     # Variable-size stream length: 32 batches of 1..128 images hold ~28 distinct sizes,
     # enough to show every retrace and compile the shapes cause; 200 (~108 sizes) made
     # tf-xla's first pass alone 6 of the full run's minutes (one XLA compile per size).

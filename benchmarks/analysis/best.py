@@ -145,7 +145,10 @@ def lines(steps: pd.DataFrame, parities: list[dict[str, Any]]) -> list[str]:
                       for p in parities})
     out = ["Per case, the fastest configuration (mode x precision x layout) of each framework "
            "whose parity checks passed (parity run for: " + ", ".join(checked) + "). Speed-up = "
-           "PyTorch's best time / TensorFlow's best time; > 1: TensorFlow is faster.", ""]
+           "PyTorch's best time / TensorFlow's best time; > 1: TensorFlow is faster. A framework "
+           "is called faster only when its best beats every configuration of the other one "
+           "(paired over the passes), Bonferroni-corrected for having picked its best among its "
+           "own: an interval that excludes 1 can still be 'no significant difference'.", ""]
     if best.empty:
         out.append("Not measured: no case has a parity-passing configuration of both frameworks.")
     else:
