@@ -22,7 +22,6 @@ from impls.registry import (
     check_device,
     check_engine,
     check_mode,
-    layouts_of,
     torch_gpu_present,
     unavailable_reason,
 )
@@ -233,9 +232,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                for lay in chosen.layouts if not timing_reason(p, d)]
     for device, precision, layout in () if args.skip_parity else configs:
         name = "parity" + ("" if device == "cpu" else f"-{device}") + tag(precision, layout)
-        modes = [m for m in chosen.modes if layout in layouts_of(m)]  # channels_last: torch
         worst = max(worst, cmd_parity(argparse.Namespace(
-            models=list(chosen.models), modes=modes, device=device,
+            models=list(chosen.models), modes=chosen.modes_timed(precision, layout), device=device,
             batch=RECIPE.batch, steps=50, seed=0, precision=precision, layout=layout,
             json=args.out / f"{name}.json")))
     if _wants_accuracy(args, chosen):
@@ -253,16 +251,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _print_claims(report: Path) -> None:
-    """The report's verdicts on the workshop's claims, and where the report is."""
-    if not report.exists():
-        return
-    lines = report.read_text().splitlines()
-    start = lines.index("## The workshop's claims, checked") if \
-        "## The workshop's claims, checked" in lines else None
-    if start is not None:
+    """The report's verdicts on the workshop's claims in a few lines (counts, without the
+    cases they list), and where the report is."""
+    lines = report.read_text().splitlines() if report.exists() else []
+    title = "## The workshop's claims, checked"
+    if title in lines:
+        start = lines.index(title)
         end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
                    len(lines))
-        print("\n".join(line for line in lines[start:end] if line.strip()))
+        print("\n".join(line.split(" (faster: ")[0].split(" (slower: ")[0]
+                        for line in lines[start:end] if line.strip()))
     print(f"report: {report}")
 
 

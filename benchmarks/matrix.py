@@ -23,6 +23,11 @@ DEFAULT_PRECISIONS = ("fp32", "bf16")
 DEFAULT_LAYOUTS = ("default", "channels_last")
 TUNED_PHASES = ("forward", "train")
 TUNED_BATCHES = (64, 256)
+# ... and for the modes that can be their framework's best on a CPU: TensorFlow's eager and
+# XLA modes never were in this project's runs (tf-eager is far slower than tf-graph, and
+# tf-xla's bf16 slower than its own fp32), and each of their tuned cases costs a compile per
+# pass. `--precisions fp32,bf16` times them too.
+TUNED_MODES = ("torch-eager", "torch-compile", "tf-graph")
 INTER_OP_THREADS = 1  # fixed for both frameworks: these models are chains of single ops
 
 # The matrix options, shared by `sidebyside run` and the pytest plugin so they cannot drift.
@@ -82,7 +87,7 @@ class Selection:
     data: str = DEFAULT_SOURCE
     precisions: tuple[str, ...] = ("fp32",)
     layouts: tuple[str, ...] = ("default",)
-    tuned_subset: bool = False  # tuned configurations only at TUNED_PHASES x TUNED_BATCHES
+    tuned_subset: bool = False  # tuned configurations only at TUNED_* (the default run)
 
     def cold_compile_batch(self) -> int:
         """The one batch size at which compiled modes also time a cold compile (an empty
@@ -97,7 +102,12 @@ class Selection:
                 if layout in layouts_of(mode)
                 for device in self.devices for batch in self.batches
                 if not self.tuned_subset or (precision, layout) == ("fp32", "default")
-                or (phase in TUNED_PHASES and batch in TUNED_BATCHES)]
+                or (phase in TUNED_PHASES and batch in TUNED_BATCHES and mode in TUNED_MODES)]
+
+    def modes_timed(self, precision: str, layout: str) -> list[str]:
+        """The selected modes with a case in this configuration (parity checks those)."""
+        timed = {c.mode for c in self.cases() if (c.precision, c.layout) == (precision, layout)}
+        return [m for m in self.modes if m in timed]
 
 
 def check_phase(name: str) -> str:

@@ -87,6 +87,9 @@ def test_verdicts_come_from_passes_with_false_discovery_control(tmp_path):
     ratios = [t for t in lines if t.startswith("| workshop | train | 64 |") and "x | [" in t]
     assert any("| 1.99x |" in t and t.endswith("| tf-graph faster |") for t in ratios)
     assert any("| 1.00x |" in t and t.endswith("| no significant difference |") for t in ratios)
+    claim = next(t for t in lines if t.startswith("- tf-graph vs torch-eager"))
+    assert ("tf-graph faster in 1, slower in 0, no significant difference in 0 of 1 cases "
+            "(faster: workshop train b64 (1.99x))") in claim
 
 
 def test_nothing_comparable_is_its_own_exit_status(tmp_path, capsys):

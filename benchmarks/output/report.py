@@ -307,6 +307,8 @@ def parity_lines(parity: dict[str, Any] | None) -> list[str]:
 
 
 def _wins(part: pd.DataFrame) -> str:
+    """'faster in 3, slower in 1, no significant difference in 20 of 24 cases (faster: ...)':
+    the counts first (the terminal prints only them), then where."""
     unjudged = part.verdict.str.startswith("no verdict")
     if unjudged.all():
         return (f"no verdict in {len(part)} cases: one pass gives intervals from one process "
@@ -315,13 +317,16 @@ def _wins(part: pd.DataFrame) -> str:
     won = part[part.verdict.str.contains("faster")]
     lost = part[part.verdict.str.contains("slower")]
     same = part[part.verdict == "no significant difference"]
+
     def where(rows: pd.DataFrame) -> str:
-        return ", ".join(f"{r.model} {r.phase} b{r.batch} ({r.speedup:.2f}x)"
-                         for r in rows.itertuples()) or "none"
-    return (f"faster in {len(won)} of {len(part)} cases: {where(won)}; slower in {len(lost)}: "
-            f"{where(lost)}; no significant difference in {len(same)}"
-            + (f"; no verdict in {int(unjudged.sum())} (one pass or contended)" if unjudged.any()
-               else "") + ".")
+        return ", ".join(f"{r.model} {r.phase} b{r.batch} ({r.speedup:.2f}x)" for r in rows.itertuples())
+
+    counts = (f"faster in {len(won)}, slower in {len(lost)}, no significant difference in "
+              f"{len(same)}" + (f", no verdict (one pass or contended) in {int(unjudged.sum())}"
+                                if unjudged.any() else "") + f" of {len(part)} cases")
+    details = "; ".join(f"{what}: {where(rows)}" for what, rows in (("faster", won), ("slower", lost))
+                        if not rows.empty)
+    return counts + (f" ({details})" if details else "") + "."
 
 
 def claims(steps: pd.DataFrame, table: pd.DataFrame, streams: pd.DataFrame,
