@@ -23,11 +23,10 @@ DEFAULT_PRECISIONS = ("fp32", "bf16")
 DEFAULT_LAYOUTS = ("default", "channels_last")
 TUNED_PHASES = ("forward", "train")
 TUNED_BATCHES = (64, 256)
-# ... and for the modes that can be their framework's best on a CPU: TensorFlow's eager and
-# XLA modes never were in this project's runs (tf-eager is far slower than tf-graph, and
-# tf-xla's bf16 slower than its own fp32), and each of their tuned cases costs a compile per
-# pass. `--precisions fp32,bf16` times them too.
-TUNED_MODES = ("torch-eager", "torch-compile", "tf-graph")
+# ... and in each framework's usual mode. Every tuned case of a compiled mode costs a compile
+# per pass, cold on a fresh machine (the default run's largest cost), and TensorFlow's eager
+# mode is never its framework's best. `--precisions fp32,bf16 --layouts all` times them all.
+TUNED_MODES = ("torch-eager", "tf-graph")
 INTER_OP_THREADS = 1  # fixed for both frameworks: these models are chains of single ops
 
 # The matrix options, shared by `sidebyside run` and the pytest plugin so they cannot drift.
