@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -209,13 +211,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     args.passes = args.passes or (QUICK_PASSES if args.quick else DEFAULT_PASSES)
     args.history = args.history or args.out / "history.csv"
     args.out.mkdir(parents=True, exist_ok=True)
-    if args.resume is None:
-        write_text_atomically(args.out / RUN_STATE, json.dumps(
-            {"argv": args.argv, "cwd": str(Path.cwd()), "passes": args.passes}, indent=1) + "\n")
     final = args.out / "benchmarks.json"
     plan = Plan(args.out, args.passes, tuple(_matrix_options(args)),
                 full_passes=args.passes if args.quick else 1)
-    say = lambda message: print(message, flush=True)  # noqa: E731
+    if args.resume is None:
+        if plan.folder.exists():  # a new run: an earlier one's passes must not count as its own
+            print(f"replacing the passes of an earlier run in {plan.folder} (`sidebyside run "
+                  f"--resume {args.out}` finishes an earlier run instead)")
+            shutil.rmtree(plan.folder)
+        write_text_atomically(args.out / RUN_STATE, json.dumps(
+            {"argv": args.argv, "cwd": str(Path.cwd())}, indent=1) + "\n")
+    say = partial(print, flush=True)
     preflight(say)
     try:
         run_all(plan, final, say)
@@ -324,10 +330,10 @@ def cmd_ab(args: argparse.Namespace) -> int:
 
     chosen = _matrix_options(args)
     args.out.mkdir(parents=True, exist_ok=True)
-    preflight(lambda message: print(message, flush=True))
+    say = partial(print, flush=True)
+    preflight(say)
     try:
-        a_runs, b_runs = run_pairs((args.base, args.current), args.pairs, chosen, args.out,
-                                   lambda msg: print(msg, flush=True))
+        a_runs, b_runs = run_pairs((args.base, args.current), args.pairs, chosen, args.out, say)
     except (SpecError, RuntimeError) as err:
         print(f"sidebyside ab: error: {err}", file=sys.stderr)
         return 2
@@ -739,7 +745,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv  # recorded in reports: how they were made
     resolve_paths(args, Path.cwd())
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:  # whatever a command was doing: one line, the shell's status
+        print(f"sidebyside {args.command}: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -194,28 +194,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(skip)
     wanted = {"distributed": config.getoption("--workers") is not None,
               "chains": config.getoption("--op-chains")}
-    if not all(wanted.values()):  # data parallel and op chains only when asked for
-        kept = [item for item in items if wanted.get(_axes(item), True)]
-        if len(kept) < len(items):
-            config.hook.pytest_deselected(items=[i for i in items if i not in kept])
-            items[:] = kept
+    # data parallel and op chains only when asked for; the later passes of a run: steps only
+    _keep(config, items, lambda axes: wanted.get(axes, True))
     if config.getoption("--steady-only"):
-        kept = [item for item in items if _axes(item) in (None, "steps")]
-        if len(kept) < len(items):
-            config.hook.pytest_deselected(items=[i for i in items if i not in kept])
-            items[:] = kept
+        _keep(config, items, lambda axes: axes in (None, "steps"))
     if config.getoption("--reverse-order"):
         items.reverse()
 
 
+def _keep(config: pytest.Config, items: list[pytest.Item], wanted) -> None:
+    """Deselect (as pytest reports it) the items whose axes ``wanted`` refuses."""
+    kept = [item for item in items if wanted(_axes(item))]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the progress display `sidebyside run` asked for (see benchmarks/progress.py)."""
-    if _axes_any(session.items):
+    if any(_axes(item) is not None for item in session.items):
         progress.start(session.config, len(session.items))
-
-
-def _axes_any(items: list[pytest.Item]) -> bool:
-    return any(_axes(item) is not None for item in items)
 
 
 @pytest.hookimpl(hookwrapper=True)

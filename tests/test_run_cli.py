@@ -116,6 +116,19 @@ def test_a_failed_later_pass_keeps_the_earlier_ones_and_resume_finishes(tmp_path
     assert (out / "report.md").exists()
 
 
+def test_a_new_run_into_the_same_folder_does_not_reuse_the_earlier_passes(tmp_path, monkeypatch,
+                                                                         capsys):
+    import benchmarks.cli as cli
+    import benchmarks.tasks.run_passes as run_passes
+
+    calls: list[list[str]] = []
+    monkeypatch.setattr(run_passes.subprocess, "run", fake_pytest(set(), calls))
+    out = tmp_path / "out"
+    for _ in range(2):
+        assert cli.main(["run", *TINY, "--skip-parity", "--out", str(out)]) == 0
+    assert len(calls) == 6 and "replacing the passes of an earlier run" in capsys.readouterr().out
+
+
 def test_resume_takes_no_other_options(tmp_path, capsys):
     import benchmarks.cli as cli
 
