@@ -107,7 +107,7 @@ def speedups(table: pd.DataFrame, path: Path) -> Path:
     axes[0][0].set_ylabel("speed-up (> 1: first mode faster)")
     axes[0][-1].legend(fontsize=7, loc="best")
     noise = " and ".join(dict.fromkeys(table["interval"])) if "interval" in table else "rounds"
-    fig.suptitle(f"Speed-ups with 95% intervals, noise {noise} (log scale; 1 = same speed)")
+    fig.suptitle(f"Speed-ups with 95% intervals from {noise} (log scale; 1 = same speed)")
     fig.tight_layout()
     return _save(fig, path)
 
