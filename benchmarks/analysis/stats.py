@@ -141,14 +141,23 @@ def passes_ratios(pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[Ratio]
             continue
         logs = [(np.log(np.asarray(pairs[i][0], dtype=float)),
                  np.log(np.asarray(pairs[i][1], dtype=float))) for i in rows]
-        s2 = np.array([(((la - la.mean()) ** 2).sum() + ((lb - lb.mean()) ** 2).sum()) / dof
-                       for la, lb in logs])
-        posterior, d0 = squeeze_variances(s2, dof)
-        total = min(dof + d0, len(rows) * dof)
-        for i, (la, lb), v in zip(rows, logs, posterior, strict=True):
-            out[i] = _t_ratio(float(la.mean() - lb.mean()), float(np.sqrt(v * (1 / na + 1 / nb))),
-                              total, BETWEEN_PASSES)
+        s2 = [(((la - la.mean()) ** 2).sum() + ((lb - lb.mean()) ** 2).sum()) / dof
+              for la, lb in logs]
+        diffs = [la.mean() - lb.mean() for la, lb in logs]
+        for i, ratio in zip(rows, _moderated(diffs, s2, dof, 1 / na + 1 / nb, BETWEEN_PASSES),
+                            strict=True):
+            out[i] = ratio
     return [r for r in out if r is not None]
+
+
+def _moderated(diffs: Sequence[float], s2: Sequence[float], dof: int, scale: float,
+               method: str) -> list[Ratio]:
+    """t ratios for rows whose variances share ``dof``: the variances squeezed together, the
+    total degrees of freedom capped at the pooled ones as limma does; se = sqrt(v * scale)."""
+    posterior, d0 = squeeze_variances(np.asarray(s2, dtype=float), dof)
+    total = min(dof + d0, len(posterior) * dof)
+    return [_t_ratio(float(d), float(np.sqrt(v * scale)), total, method)
+            for d, v in zip(diffs, posterior, strict=True)]
 
 
 def history_ratio_ci(a: np.ndarray, b: np.ndarray, run_sd: float, runs: int) -> Ratio:
@@ -250,10 +259,9 @@ def paired_ratios(a: Sequence[np.ndarray], b: Sequence[np.ndarray],
     for k, rows in groups.items():
         diffs = np.array([np.log(np.asarray(b[i], dtype=float)) - np.log(np.asarray(a[i], dtype=float))
                           for i in rows])
-        posterior, d0 = squeeze_variances(diffs.var(axis=1, ddof=1), k - 1)
-        dof = min(k - 1 + d0, len(rows) * (k - 1))
-        for i, d, v in zip(rows, diffs, posterior, strict=True):
-            out[i] = _t_ratio(float(d.mean()), float(np.sqrt(v / k)), dof, method)
+        moderated = _moderated(diffs.mean(axis=1), diffs.var(axis=1, ddof=1), k - 1, 1 / k, method)
+        for i, ratio in zip(rows, moderated, strict=True):
+            out[i] = ratio
     return [r for r in out if r is not None]
 
 
