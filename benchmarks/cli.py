@@ -13,10 +13,11 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.analysis.compare import MIN_HISTORY_RUNS
-from benchmarks.matrix import MATRIX_HELP, parse_fraction, parse_list, selection
+from benchmarks.matrix import MATRIX_HELP, QUICK_MODES, parse_fraction, parse_list, selection
 from benchmarks.output.files import write_text_atomically
 from benchmarks.tasks import accuracy as accuracy_defaults
 from benchmarks.tasks.ab import MIN_PAIRS
+from impls.frameworks import FRAMEWORKS, REFERENCE
 from impls.precision import check_layout, check_precision, tag, timing_reason
 from impls.registry import (
     ENGINES,
@@ -24,7 +25,8 @@ from impls.registry import (
     check_device,
     check_engine,
     check_mode,
-    torch_gpu_present,
+    gpu_framework,
+    gpu_present,
     unavailable_reason,
 )
 from impls.spec import MODELS, RECIPE, get_model
@@ -94,7 +96,7 @@ def print_parity(report) -> None:
         with pd.option_context("display.max_rows", None, "display.width", 200,
                                "display.float_format", "{:.2e}".format):
             for model, part in table.groupby(level="model", sort=False):
-                print(f"\n== {model}: errors vs the float64 oracle and vs torch-eager "
+                print(f"\n== {model}: errors vs the float64 oracle and vs {REFERENCE} "
                       f"(batch {report.batch}, {report.steps} training steps, {report.device}, "
                       f"{report.precision}, layout {report.layout})")
                 print(part.droplevel("model").to_string())
@@ -202,7 +204,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 2
     try:  # validate everything, data included, before spending minutes on a run
         chosen = selection(args.models, args.modes, args.phases, args.devices, args.batch_sizes,
-                           args.quick, gpu_present=torch_gpu_present(), data=args.data,
+                           args.quick, gpu_present=gpu_present(), data=args.data,
                            precisions=args.precisions, layouts=args.layouts)
         load(chosen.data)
     except ValueError as err:  # DataError is a ValueError
@@ -321,7 +323,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
     try:  # validate the selection here, before any side starts
         threshold = parse_threshold(args.threshold)
         selection(args.models, args.modes, args.phases, args.devices, args.batch_sizes,
-                  args.quick, gpu_present=torch_gpu_present(), data=args.data,
+                  args.quick, gpu_present=gpu_present(), data=args.data,
                   precisions=args.precisions, layouts=args.layouts)
     except ValueError as err:
         print(f"sidebyside ab: error: {err}", file=sys.stderr)
@@ -351,9 +353,10 @@ def cmd_ab(args: argparse.Namespace) -> int:
 
 
 def _missing_gpu(command: str, flag: str, devices: Sequence[str]) -> bool:
-    """True (after saying so) when cuda is asked for and torch sees no GPU."""
-    if "cuda" in devices and not torch_gpu_present():
-        print(f"sidebyside {command}: error: {flag} cuda, but torch sees no CUDA GPU; run on a "
+    """True (after saying so) when cuda is asked for and no GPU is visible."""
+    if "cuda" in devices and not gpu_present():
+        print(f"sidebyside {command}: error: {flag} cuda, but {gpu_framework()} sees no CUDA GPU; "
+              "run on a "
               f"machine with one, or use {flag} cpu", file=sys.stderr)
         return True
     return False
@@ -463,7 +466,7 @@ def _data_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _threads_option(parser: argparse.ArgumentParser,
-                    text: str = "intra-op threads for both frameworks (default: all cores)") -> None:
+                    text: str = "intra-op threads for every framework (default: all cores)") -> None:
     parser.add_argument("--threads", type=positive_int, help=text)
 
 
@@ -476,7 +479,8 @@ def _out_option(parser: argparse.ArgumentParser, default: str = "out",
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sidebyside",
-        description="Matched MNIST CNNs in PyTorch and TensorFlow, run through one harness: "
+        description=f"Matched MNIST CNNs in {', '.join(fw.display for fw in FRAMEWORKS.values())}, "
+                    "run through one harness: "
                     "numerical parity, benchmarks and reports.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -485,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Load identical weights into every available mode, feed identical batches "
                     "of real MNIST digits, and print per model x mode the max absolute and "
                     "max relative error of logits, loss and every parameter gradient against "
-                    "the float64 oracle and against torch-eager; then train N SGD steps "
+                    f"the float64 oracle and against {REFERENCE}; then train N SGD steps "
                     "(dropout off) and report parameter drift and the largest loss-curve "
                     "difference. Exit status: 0 all within tolerance, 1 a tolerance broken, "
                     "2 bad usage.")
@@ -502,11 +506,11 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--precision", type=choice(check_precision), default="fp32",
                         help="fp32 (default), bf16, fp16 (mixed, loss-scaled) or tf32 (cuda "
                              "only): tolerances scale with its unit roundoff, and each mode's "
-                             "error must stay within 3x of torch-eager's and of its own "
+                             f"error must stay within 3x of {REFERENCE}'s and of its own "
                              "framework's eager mode at that precision")
     parity.add_argument("--layout", type=choice(check_layout), default="default",
-                        help="torch memory format: default (NCHW) or channels_last; TensorFlow "
-                             "modes run NHWC whatever this says")
+                        help="memory format: default (the framework's native one) or channels_last; "
+                             "modes of frameworks without it run their native layout")
     parity.add_argument("--json", type=Path, metavar="PATH",
                         help="also write every number as JSON to PATH")
     parity.set_defaults(func=cmd_parity)
@@ -524,7 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "2 bad usage.")
     _out_option(run)
     run.add_argument("--quick", action="store_true",
-                     help="the small CI matrix: both models, torch-eager, tf-graph, tf-eager, "
+                     help=f"the small CI matrix: both models, {', '.join(QUICK_MODES)}, "
                           "forward and train, batches 1 and 64, fewer rounds, 30-batch stream, "
                           f"{QUICK_PASSES} passes")
     for name, text in MATRIX_HELP.items():
@@ -592,7 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
                               f"judged against once a benchmark has {MIN_HISTORY_RUNS} such runs "
                               "(default: history.csv beside CURRENT.json, if present)")
     compare.add_argument("--allow-version-change", action="store_true",
-                         help="compare runs made with different torch / TensorFlow versions on "
+                         help="compare runs made with different framework versions on "
                               "purpose (an upgrade); the note column names both versions, and "
                               "the history's noise (one software stack) is not used")
     compare.add_argument("--no-history", action="store_true",
@@ -627,7 +631,7 @@ def build_parser() -> argparse.ArgumentParser:
     ab.set_defaults(func=cmd_ab)
 
     dist = sub.add_parser(
-        "distributed", help="data-parallel training: torch DDP vs tf.distribute, matched",
+        "distributed", help="data-parallel training on each framework's own engine, matched",
         description="Train data-parallel on each framework's own engine, torch-ddp "
                     "(DistributedDataParallel, gloo on CPU, nccl on cuda) and tf-mwms "
                     "(MultiWorkerMirroredStrategy, ring collectives on CPU), one process per "
@@ -640,7 +644,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "threads per worker. Writes DIR/distributed.json, DIR/distributed.md and "
                     "DIR/scaling.png; `sidebyside report` adds the section when distributed.json "
                     "sits beside the results. Exit status: 0 done, 1 a parity check or a worker "
-                    "failed, 2 bad usage.")
+                    "failed, 2 bad usage." + "".join(
+                        f" {fw.display} has no engine here: {fw.no_engine_reason}."
+                        for fw in FRAMEWORKS.values() if not fw.engines))
     dist.add_argument("--workers", type=_workers_arg, default=(1, 2), metavar="N,N",
                       help="worker counts, comma-separated (default 1,2); each must divide 256")
     dist.add_argument("--engines", type=comma_list(check_engine, list(ENGINES), "engines"),
@@ -670,7 +676,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "in every mode through pytest-benchmark; the slope over K is the per-op "
                     "cost, the intercept the per-call cost (bootstrap intervals). Then profile "
                     "one warmed-up train step per model x mode at batch 1 and 64 with the "
-                    "framework's own profiler (torch.profiler, TensorFlow's trace API) and split "
+                    "framework's own profiler and split "
                     "it into kernels, framework and Python, with the number of kernels launched "
                     "(CPU). Writes DIR/overhead.json, DIR/overhead.md and DIR/breakdown.png; "
                     "`sidebyside report` adds the section when overhead.json sits beside the "

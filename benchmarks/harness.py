@@ -14,11 +14,11 @@ import numpy as np
 from benchmarks import machine
 from benchmarks.contention import watch
 from benchmarks.data.batches import seeded_batches
-from benchmarks.data.pipelines import epoch_order, make_pipeline
 from benchmarks.data.sources import load
 from benchmarks.matrix import Case
 from impls.base import Mode
 from impls.frameworks import get_framework
+from impls.pipeline import epoch_order, make_pipeline
 from impls.registry import mode_class
 from impls.spec import RECIPE, get_model
 

@@ -44,13 +44,13 @@ def _best_seconds(run: Callable[[], object], repeats: int) -> float:
 
 def gemm_peak(device: str, precision: str = "fp32", threads: int | None = None,
               n: int | None = None, repeats: int = 5) -> dict:
-    """Best matmul rate in ``precision``'s compute dtype over torch, TensorFlow and NumPy
-    (fp32 only), under the cases' thread budget: the denominator of MFU ("fraction of the
+    """Best matmul rate in ``precision``'s compute dtype over the installed frameworks and
+    NumPy (fp32 only), under the cases' thread budget: the denominator of MFU ("fraction of the
     best measured GEMM").
 
-    No single library reaches the machine's peak everywhere (on this project's CPUs TF's
-    oneDNN matmul was ~2.3x torch's), so the peak is the best any of them achieves. On cuda
-    TF32 is on only for ``tf32``, and nothing is copied to the host inside the timed loop.
+    No single library reaches the machine's peak everywhere (on this project's CPUs one
+    framework's matmul was several times another's), so the peak is the best any of them
+    achieves. On cuda TF32 is on only for ``tf32``, and nothing is copied to the host inside the timed loop.
     """
     from threadpoolctl import threadpool_limits
 
@@ -74,25 +74,24 @@ def gemm_peak(device: str, precision: str = "fp32", threads: int | None = None,
 
 def versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {"python": platform.python_version(), "numpy": np.__version__}
-    for dist in ("torch", "tensorflow", "tensorflow-cpu", "pytest-benchmark"):
+    packages = [p for fw in FRAMEWORKS.values() for p in fw.version_packages]
+    for dist in (*packages, "pytest-benchmark"):
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:
             out[dist] = None
-    if FRAMEWORKS["torch"].installed():
-        import torch
-
-        out["cuda"] = torch.version.cuda
-        out["cudnn"] = str(torch.backends.cudnn.version()) if torch.cuda.is_available() else None
+    for fw in FRAMEWORKS.values():
+        if fw.installed():
+            out = {**fw.versions(), **out}  # the first framework that knows a fact gives it
     return out
 
 
 def gpu_name(device: str) -> str | None:
-    if device != "cuda" or not FRAMEWORKS["torch"].installed():
+    """The GPU's name, from the first installed framework that can tell."""
+    if device != "cuda":
         return None
-    import torch
-
-    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return next((name for fw in FRAMEWORKS.values() if fw.installed()
+                 for name in [fw.gpu_name()] if name), None)
 
 
 def cpu_model() -> str:

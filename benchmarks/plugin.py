@@ -31,11 +31,11 @@ from benchmarks.tasks.distributed import (
 from benchmarks.tasks.overhead import ChainCase, chain_cases
 from impls.precision import timing_reason
 from impls.registry import (
-    MODES,
     check_engine,
     engine_unavailable_reason,
+    framework_of,
+    gpu_present,
     mode_class,
-    torch_gpu_present,
     unavailable_reason,
 )
 from impls.spec import RECIPE
@@ -109,7 +109,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         config.stash[SELECTION] = selection(
             opt("--models"), opt("--modes"), opt("--phases"), devices, opt("--batch-sizes"),
-            opt("--quick"), gpu_present=torch_gpu_present() if devices not in (None, "cpu") else False,
+            opt("--quick"), gpu_present=gpu_present() if devices not in (None, "cpu") else False,
             data=opt("--data"), precisions=opt("--precisions"), layouts=opt("--layouts"))
         if _benchmarks_enabled(config):
             from benchmarks.data.sources import load
@@ -156,7 +156,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("stream,model,mode,variant,device", streams,
                              ids=["-".join(s) for s in streams])
     elif axes == "pipelines":
-        first_mode = {MODES[mode][2]: mode for mode in reversed(chosen.modes)}
+        first_mode = {framework_of(mode): mode for mode in reversed(chosen.modes)}
         pipes = [(fw, mode, device) for fw, mode in sorted(first_mode.items())
                  for device in chosen.devices]
         metafunc.parametrize("framework,mode,device", pipes,
@@ -283,7 +283,7 @@ def measured_peaks(chosen: Selection, threads: int, when: str) -> Peaks:
 
 @pytest.fixture(scope="session")
 def context(pytestconfig: pytest.Config) -> dict:
-    """Once per run: threads configured for both frameworks, the GEMM peak measured (again
+    """Once per run: threads configured for every framework, the GEMM peak measured (again
     when the session ends: the best of the two is the pass's peak)."""
     chosen = pytestconfig.stash[SELECTION]
     threads = machine.configure_threads(pytestconfig.getoption("--threads") or machine.cpu_count())

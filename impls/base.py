@@ -66,7 +66,7 @@ class Mode(ABC):
     """
 
     name: ClassVar[str]
-    framework: ClassVar[str]  # "torch" or "tensorflow"
+    framework: ClassVar[str]  # its framework's import name (impls.frameworks)
     style: ClassVar[str]  # "eager", "graph" or "compiled"
     variants: ClassVar[tuple[str, ...]] = ("default",)  # compile options, for shape studies
 
@@ -80,8 +80,9 @@ class Mode(ABC):
         if variant not in self.variants:
             raise ValueError(f"{self.name} has no variant {variant!r}; choose from: "
                              f"{', '.join(self.variants)}")
-        reason = unsupported_reason(check_precision(precision), device) or self.layout_reason(
-            layout)
+        reason = (unsupported_reason(check_precision(precision), device)
+                  or get_framework(self.framework).precision_reason(precision)
+                  or self.layout_reason(layout))
         if reason:
             raise ValueError(f"{self.name}: {reason}")
         self.spec, self.device, self.seed, self.dropout, self.recipe, self.variant = (
@@ -93,7 +94,7 @@ class Mode(ABC):
     @classmethod
     def layout_reason(cls, layout: str) -> str | None:
         """Why this mode has no ``layout``, or None."""
-        return layout_reason(cls.framework, layout, cls.layouts)
+        return layout_reason(get_framework(cls.framework), layout, cls.layouts)
 
     @abstractmethod
     def _build(self, weights: Weights) -> None:

@@ -2,30 +2,34 @@
 can run, and how much rounding it brings.
 
 Mixed precision (``bf16``, ``fp16``) follows torch.autocast's CUDA op lists, written here once
-for both frameworks: conv and matmul layers compute in the low dtype (input, weight and bias
+for every framework: conv and matmul layers compute in the low dtype (input, weight and bias
 cast down, output left low), log-softmax casts back up so the softmax and the loss are fp32,
 and every other layer (pooling, ReLU, dropout, flatten) runs in the dtype it receives.
 Weights, gradients and optimizer state stay fp32 (master weights). torch gets the low layers
 from autocast and casts up before log-softmax itself (CPU autocast would leave it low);
-TensorFlow applies the whole table with explicit casts. Tests check the table against
-torch.autocast layer by layer.
+frameworks without autocast apply the whole table with explicit casts. Tests check the table
+against torch.autocast layer by layer.
 """
 
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from impls.spec import Conv2d, Layer, Linear, LogSoftmax
+
+if TYPE_CHECKING:
+    from impls.framework import Framework
 
 PRECISIONS = ("fp32", "bf16", "fp16", "tf32")
 LAYOUTS = ("default", "channels_last")
 MIXED = ("bf16", "fp16")  # low-precision compute, fp32 master weights
-CUDA_ONLY = ("tf32",)  # a GPU tensor-core format: on CPU both frameworks compute plain fp32
+CUDA_ONLY = ("tf32",)  # a GPU tensor-core format: on CPU the frameworks compute plain fp32
 LOW_PRECISION_LAYERS: tuple[type, ...] = (Conv2d, Linear)
 FP32_LAYERS: tuple[type, ...] = (LogSoftmax,)
 # Unit roundoff of each format's significand (2^-(mantissa bits + 1)): what tolerances scale with.
 UNIT_ROUNDOFF = {"fp32": 2.0**-24, "tf32": 2.0**-11, "bf16": 2.0**-8, "fp16": 2.0**-11}
-# CPU features that run bf16 matmuls and convolutions natively (oneDNN uses them in both
+# CPU features that run bf16 matmuls and convolutions natively (oneDNN uses them in torch and
 # frameworks); without them bf16 is emulated in fp32 and timing it measures the emulation.
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
@@ -97,15 +101,9 @@ def timing_reason(precision: str, device: str) -> str | None:
     return unsupported_reason(precision, device) or slow_reason(precision, device)
 
 
-# Memory formats per framework, known without importing it: torch computes NCHW or
-# channels_last; TensorFlow runs NHWC only. Mode classes take theirs from here.
-FRAMEWORK_LAYOUTS = {"torch": ("default", "channels_last"), "tensorflow": ("default",)}
-NATIVE_LAYOUT = {"torch": "NCHW", "tensorflow": "NHWC"}  # what "default" means
-
-
-def layout_reason(framework: str, layout: str,
-                  offered: tuple[str, ...] | None = None) -> str | None:
-    """Why ``framework`` (or a mode offering only ``offered``) has no ``layout``, or None."""
-    if check_layout(layout) in (offered or FRAMEWORK_LAYOUTS[framework]):
+def layout_reason(framework: Framework, layout: str, offered: tuple[str, ...] | None = None) -> str | None:
+    """Why ``framework`` (an impls.framework.Framework), or a mode of it offering only
+    ``offered``, has no ``layout``, or None."""
+    if check_layout(layout) in (offered or framework.layouts):
         return None
-    return f"{framework} has no {layout} variant here: it runs {NATIVE_LAYOUT[framework]}"
+    return f"{framework.name} has no {layout} variant here: it runs {framework.native_layout}"

@@ -1,31 +1,17 @@
-"""Which modes exist, and whether each can run here, without importing any framework."""
+"""Which modes and engines exist, and whether each can run here, without importing any
+framework: the registered frameworks' records (impls.frameworks) say it all."""
 
 from __future__ import annotations
 
-import importlib
-import shutil
-import sys
 from functools import cache
 
 from impls.base import DEVICES, Mode
-from impls.frameworks import get_framework
-from impls.precision import (
-    FRAMEWORK_LAYOUTS,
-    check_choice,
-    check_precision,
-    layout_reason,
-    slow_reason,
-    unsupported_reason,
-)
+from impls.framework import load
+from impls.frameworks import ENGINE_INFO, FRAMEWORK_OF, FRAMEWORKS, MODE_INFO, get_framework
+from impls.precision import check_choice, check_precision, layout_reason, slow_reason, unsupported_reason
 
-# mode -> (module, class, framework package)
-MODES: dict[str, tuple[str, str, str]] = {
-    "torch-eager": ("impls.torch_modes", "TorchEager", "torch"),
-    "tf-graph": ("impls.tf_modes", "TFGraph", "tensorflow"),
-    "tf-eager": ("impls.tf_modes", "TFEager", "tensorflow"),
-    "torch-compile": ("impls.torch_modes", "TorchCompile", "torch"),
-    "tf-xla": ("impls.tf_modes", "TFXLA", "tensorflow"),
-}
+MODES = MODE_INFO
+ENGINES = ENGINE_INFO
 
 
 def check_mode(name: str) -> str:
@@ -36,52 +22,56 @@ def check_device(name: str) -> str:
     return check_choice(name, DEVICES, "device")
 
 
+def framework_of(mode_or_engine: str) -> str:
+    """The framework (its import name) a mode or engine belongs to."""
+    return FRAMEWORK_OF[check_choice(mode_or_engine, FRAMEWORK_OF, "mode or engine")].name
+
+
 @cache
 def _gpu_count(framework: str) -> int:
     return get_framework(framework).gpu_count()
 
 
-def torch_gpu_present() -> bool:
-    """Whether torch sees a CUDA GPU: what `--devices` defaults and checks go by."""
-    return get_framework("torch").installed() and _gpu_count("torch") > 0
+def gpu_present() -> bool:
+    """Whether the first installed framework sees a CUDA GPU: what `--devices` defaults and
+    checks go by (without importing the others)."""
+    first = next((fw for fw in FRAMEWORKS.values() if fw.installed()), None)
+    return first is not None and _gpu_count(first.name) > 0
+
+
+def gpu_framework() -> str:
+    """Display name of the framework gpu_present() asks."""
+    return next((fw.display for fw in FRAMEWORKS.values() if fw.installed()), "no framework")
 
 
 def layouts_of(mode: str) -> tuple[str, ...]:
-    return FRAMEWORK_LAYOUTS[MODES[check_mode(mode)][2]]
+    return FRAMEWORK_OF[check_mode(mode)].layouts
 
 
 def unavailable_reason(mode: str, device: str, precision: str = "fp32",
                        layout: str = "default", timing: bool = False) -> str | None:
     """Why ``mode`` cannot run on ``device`` in that configuration here, or None when it can.
     ``timing``: also refuse a precision the device would only emulate (fine for parity)."""
-    framework = MODES[check_mode(mode)][2]
+    fw = FRAMEWORK_OF[check_mode(mode)]
     check_device(device)
-    reason = unsupported_reason(check_precision(precision), device) or (
-        slow_reason(precision, device) if timing else None) or layout_reason(framework, layout)
+    reason = (unsupported_reason(check_precision(precision), device)
+              or fw.precision_reason(precision)
+              or (slow_reason(precision, device) if timing else None)
+              or layout_reason(fw, layout))
     if reason:
         return reason
-    if not get_framework(framework).installed():
-        return f"{framework} is not installed ({get_framework(framework).install})"
-    if mode == "torch-compile":
-        if sys.platform == "win32":
-            return "torch.compile's inductor backend is not supported on Windows"
-        if device == "cpu" and not (shutil.which("c++") or shutil.which("g++")):
-            return "torch.compile on CPU needs a C++ compiler (g++) on PATH"
-    if device == "cuda" and not _gpu_count(framework):
-        return f"no CUDA GPU visible to {framework}"
+    if not fw.installed():
+        return f"{fw.name} is not installed ({fw.install})"
+    reason = fw.mode_reason(mode, device)
+    if reason:
+        return reason
+    if device == "cuda" and not _gpu_count(fw.name):
+        return f"no CUDA GPU visible to {fw.name}"
     return None
 
 
 def mode_class(mode: str) -> type[Mode]:
-    module, cls, _ = MODES[check_mode(mode)]
-    return getattr(importlib.import_module(module), cls)
-
-
-# data-parallel engine -> (module, class, framework package, the single-process mode it runs)
-ENGINES: dict[str, tuple[str, str, str, str]] = {
-    "torch-ddp": ("impls.torch_ddp", "TorchDDP", "torch", "torch-eager"),
-    "tf-mwms": ("impls.tf_mwms", "TFMWMS", "tensorflow", "tf-graph"),
-}
+    return load(MODES[check_mode(mode)].cls)
 
 
 def check_engine(name: str) -> str:
@@ -90,11 +80,10 @@ def check_engine(name: str) -> str:
 
 def engine_unavailable_reason(engine: str, device: str, workers: int = 1) -> str | None:
     """Why ``engine`` cannot run ``workers`` workers on ``device`` here, or None."""
-    reason = unavailable_reason(ENGINES[check_engine(engine)][3], device)
+    reason = unavailable_reason(ENGINES[check_engine(engine)].mode, device)
     if reason or device != "cuda":
         return reason
-    framework = ENGINES[engine][2]
-    gpus = _gpu_count(framework)
+    gpus = _gpu_count(FRAMEWORK_OF[engine].name)
     if workers > gpus:
         return (f"{workers} workers need {workers} GPUs (one each); {gpus} visible: "
                 "multi-GPU scaling not measured here")
@@ -102,5 +91,4 @@ def engine_unavailable_reason(engine: str, device: str, workers: int = 1) -> str
 
 
 def engine_class(engine: str) -> type[Mode]:
-    module, cls, _, _ = ENGINES[check_engine(engine)]
-    return getattr(importlib.import_module(module), cls)
+    return load(ENGINES[check_engine(engine)].cls)

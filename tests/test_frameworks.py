@@ -1,8 +1,9 @@
-"""Each framework's side of the harness (impls/frameworks.py): what the registry, the
-machine facts and the worker groups rely on."""
+"""Each framework's record (impls/<framework>/, registered in impls/frameworks.py): what the
+registry, the machine facts and the worker groups rely on, and that benchmarks/ imports none."""
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -12,17 +13,49 @@ import numpy as np
 import pytest
 
 from impls.frameworks import FRAMEWORKS, get_framework
-from impls.registry import ENGINES, MODES, mode_class
+from impls.registry import ENGINES, MODES, engine_class, mode_class
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTALLED = [name for name, fw in FRAMEWORKS.items() if fw.installed()]
 
 
-def test_every_mode_and_engine_names_a_known_framework():
-    assert {framework for *_, framework in MODES.values()} <= set(FRAMEWORKS)
-    assert {framework for _, _, framework, _ in ENGINES.values()} <= set(FRAMEWORKS)
+def test_every_mode_and_engine_belongs_to_its_framework():
     for name in INSTALLED:
-        assert {mode_class(m).framework for m, (*_, fw) in MODES.items() if fw == name} == {name}
+        fw = FRAMEWORKS[name]
+        assert {mode_class(m.name).framework for m in fw.modes} == {name}
+        assert {engine_class(e.name).framework for e in fw.engines} <= {name}
+        assert fw.eager in {m.name for m in fw.modes}
+        assert {e.mode for e in fw.engines} <= {m.name for m in fw.modes}
+        assert sum(m.usual for m in fw.modes) == 1
+        assert fw.engines or fw.no_engine_reason
+    assert len(MODES) == sum(len(fw.modes) for fw in FRAMEWORKS.values())  # names are unique
+    assert len(ENGINES) == sum(len(fw.engines) for fw in FRAMEWORKS.values())
+
+
+FRAMEWORK_IMPORTS = {"torch", "tensorflow", "keras", "jax", "jaxlib"}
+
+
+def test_benchmarks_imports_no_framework():
+    """The harness knows frameworks only through their records: no module under benchmarks/
+    imports one (data sources import their own loaders' libraries, which are not frameworks)."""
+    offenders = []
+    for path in sorted((ROOT / "benchmarks").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names
+                          if n.split(".")[0] in FRAMEWORK_IMPORTS]
+    assert not offenders, offenders
+
+
+def test_importing_the_registry_imports_no_framework():
+    code = ("import sys, impls.registry, benchmarks.matrix; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            f"{sorted(FRAMEWORK_IMPORTS)!r}))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "[]"
 
 
 def test_configure_threads_reaches_every_installed_framework():
@@ -52,7 +85,7 @@ def test_matmul_multiplies_on_cpu_and_waiting_there_is_free(name):
 def test_tensorflow_matmul_restores_tf32():
     if "tensorflow" not in INSTALLED:
         pytest.skip("tensorflow is not installed")
-    from impls.tf_modes import tf
+    from impls.tf.modes import tf
 
     before = tf.config.experimental.tensor_float_32_execution_enabled()
     with get_framework("tensorflow").matmul(8, "cpu", "tf32" if not before else "fp32"):

@@ -11,7 +11,7 @@ import pytest
 from impls.spec import RECIPE
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed")
-tf_modes = pytest.importorskip("impls.tf_modes", reason="TensorFlow is not installed",
+tf_modes = pytest.importorskip("impls.tf.modes", reason="TensorFlow is not installed",
                                exc_type=ImportError)
 tf, sgd_momentum_update = tf_modes.tf, tf_modes.sgd_momentum_update
 

@@ -52,7 +52,7 @@ def test_default_matrix_times_tuned_configurations_on_the_flop_bound_half():
     full, quick = selection(), selection(quick=True)
     tuned = [c for c in full.cases() if (c.precision, c.layout) != ("fp32", "default")]
     assert {c.batch for c in tuned} == {64, 256} and {c.phase for c in tuned} == {"forward", "train"}
-    assert all(c.layout == "default" for c in tuned if MODES[c.mode][2] == "tensorflow")
+    assert all(c.layout == "default" for c in tuned if len(layouts_of(c.mode)) == 1)
     assert {c.mode for c in tuned} == {"torch-eager", "tf-graph"}
     assert full.modes_timed("bf16", "default") == ["torch-eager", "tf-graph"]
     assert full.modes_timed("fp32", "channels_last") == ["torch-eager"]
@@ -73,7 +73,7 @@ def test_impossible_configurations_are_refused_with_the_reason():
 
 
 def test_tf_loss_scale_skips_overflowed_steps_and_halves_like_grad_scaler():
-    from impls.tf_modes import SCALE_INIT, LossScale, tf
+    from impls.tf.modes import SCALE_INIT, LossScale, tf
 
     scale, updates = LossScale(), []
     scale.apply([tf.constant([1.0, np.inf])], lambda: updates.append(1))

@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from impls.pytorch.modes import SpecNet
 from impls.spec import EXAMPLES, MODELS, WORKSHOP, Conv2d, Dropout, Linear, get_model
-from impls.torch_modes import SpecNet
 
 
 def test_workshop_layers_match_the_seed():

@@ -37,13 +37,13 @@ from benchmarks.analysis.stats import (
     runs_ratios,
 )
 from benchmarks.matrix import parse_fraction
+from impls.frameworks import VERSION_KEYS
 
 MARKS = {"+": "slower by more than the threshold (H0: ratio <= 1 + threshold rejected)",
          "-": "faster by more than the threshold (H0: ratio >= 1 / (1 + threshold) rejected)",
          "=": "no evidence of a change beyond the threshold",
          "?": "not judged (no replication across processes or runs, or contended)",
          "x": "not comparable"}
-VERSION_KEYS = ("torch", "tensorflow", "tensorflow-cpu")
 MIN_HISTORY_RUNS = 5  # fewer runs give so few degrees of freedom that passes judge better
 HISTORY_RUNS = 20  # the most recent runs used for the noise estimate
 

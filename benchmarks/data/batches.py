@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.data.sources import DEFAULT_SOURCE, load
-
-MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # the workshop's normalization
+from impls.pipeline import MNIST_MEAN, MNIST_STD
 
 
 def normalize(images: np.ndarray) -> np.ndarray:

@@ -120,7 +120,7 @@ def tfds_mnist(data_dir: str = "") -> Dataset:
     Read in chunks rather than with ``batch_size=-1``: that path aborts the process inside
     TF 2.21 under tfds' mock data (std::length_error in get_single_element).
     """
-    from impls.tf_modes import tf  # noqa: F401, I001  (triton before TF: see impls/tf_modes.py)
+    import impls.tf.modes  # noqa: F401, I001  (triton before TF: see impls/tf/modes.py)
     import tensorflow_datasets as tfds
 
     where = data_dir or "tfds' default data_dir (~/tensorflow_datasets)"

@@ -7,26 +7,12 @@ from typing import Any
 
 import pandas as pd
 
+from impls.registry import MODES
+
 NOT_MEASURED = ("Not measured: no overhead.json next to the results (run `sidebyside overhead "
                 "--out DIR` with the report's folder).")
 # what each mode's numbers mean, in one sentence, with the sources the claims rest on
-MODE_SENTENCES = {
-    "torch-eager": "every op goes through Python, the dispatcher and (with grad) autograd's "
-                   "recording, so each one pays a fixed cost whatever its size; the PyTorch paper "
-                   "(Paszke et al., NeurIPS 2019) keeps that cost small with a C++ core and hides "
-                   "it behind asynchronous GPU execution, which a CPU step cannot do",
-    "torch-compile": "the chain is traced once and inductor fuses it into few kernels: the per-op "
-                     "cost nearly vanishes and what remains is a per-call guard check and launch",
-    "tf-eager": "each op is dispatched from Python through TensorFlow's eager runtime, which runs "
-                "it as a small function; the TensorFlow Eager paper (Agrawal et al., MLSys 2019) "
-                "presents staging with tf.function as the way to remove this per-op "
-                "interpretive overhead",
-    "tf-graph": "the Python function is traced once; a call runs the whole graph in the C++ "
-                "executor, so the per-op cost is the executor's scheduling of one node and the "
-                "per-call cost (argument handling, executor start) dominates small graphs",
-    "tf-xla": "XLA compiles the traced graph into fused machine code: per-op cost close to zero, "
-              "a per-call cost like tf.function's",
-}
+MODE_SENTENCES = {name: mode.overhead for name, mode in MODES.items() if mode.overhead}
 
 
 POOR_FIT = 0.10

@@ -13,11 +13,11 @@ import pandas as pd
 
 from benchmarks.matrix import PHASES
 from benchmarks.output.files import replace_atomically
-from impls.registry import MODES
+from impls.registry import ENGINES, MODES
 
 COLORS = dict(zip(MODES, plt.get_cmap("tab10").colors, strict=False))
-ENGINE_COLORS = {"torch-ddp": "tab:blue", "tf-mwms": "tab:orange"}
-STYLES = {"torch-eager": "-", "torch-compile": "--", "tf-graph": "-", "tf-eager": ":", "tf-xla": "--"}
+ENGINE_COLORS = {name: engine.color for name, engine in ENGINES.items()}
+STYLES = {name: mode.line for name, mode in MODES.items()}
 
 
 def _save(fig, path: Path) -> Path:

@@ -18,14 +18,21 @@ from benchmarks.analysis.stats import CONTENDED, PAIRED_PASSES, WITHIN_RUN, same
 from benchmarks.matrix import PHASES
 from benchmarks.output import dp_report, overhead_report, plots
 from benchmarks.tasks.distributed import summarize
+from impls.framework import Comparison
+from impls.frameworks import FRAMEWORKS, describe_versions
 from impls.registry import MODES
 
-# (candidate, baseline, what the pair separates)
-COMPARISONS = (
-    ("tf-graph", "tf-eager", "define-then-run vs define-by-run inside TensorFlow"),
-    ("torch-compile", "torch-eager", "compiled vs define-by-run inside PyTorch"),
-    ("tf-graph", "torch-eager", "across frameworks, each in its usual mode"),
-)
+
+def comparisons() -> tuple[Comparison, ...]:
+    """The claims' mode pairs: inside each framework, then each framework's usual mode
+    against every earlier registered framework's."""
+    usual = [m.name for fw in FRAMEWORKS.values() for m in fw.modes if m.usual]
+    return tuple(c for fw in FRAMEWORKS.values() for c in fw.comparisons) + tuple(
+        Comparison(later, earlier, "across frameworks, each in its usual mode")
+        for i, later in enumerate(usual) for earlier in usual[:i])
+
+
+COMPARISONS = comparisons()
 
 
 def git_commit() -> str:
@@ -233,7 +240,8 @@ def pipeline_lines(pipes: pd.DataFrame, steps: pd.DataFrame) -> list[str]:
     if pipes.empty:
         return ["Not measured: this run has no input-pipeline results."]
     alone = pipes[pipes.phase == "pipeline"]
-    out = ["torch DataLoader and tf.data over the same uint8 digits: same epoch order, batch, "
+    names = " and ".join(fw.pipeline_name for fw in FRAMEWORKS.values())
+    out = [f"{names} over the same uint8 digits: same epoch order, batch, "
            "remainder kept, normalization on the fly (bit-identical outputs), single-threaded, no "
            f"prefetch. Data: {pipes.data.iloc[0]}.", "",
            "| pipeline | device | images / epoch | epoch | images/s |", "|---|---|---:|---:|---:|"]
@@ -412,11 +420,11 @@ def header(raw: dict[str, Any], command: str) -> list[str]:
         f"- Machine: {machine_fingerprint(raw)}; CPU {info.get('cpu_model', '?')}, "
         f"{info.get('cores', '?')} cores; GPU: {gpu or 'none used'}",
         f"- OS: {info.get('system', '?')} {info.get('release', '')}; Python {versions.get('python')}",
-        f"- torch {versions.get('torch')}, "
-        f"TensorFlow {versions.get('tensorflow-cpu') or versions.get('tensorflow')}, "
+        f"- {describe_versions(versions)}, "
         f"CUDA {versions.get('cuda')}, cuDNN {versions.get('cudnn')}, numpy {versions.get('numpy')}",
-        f"- Threads: intra-op {threads.get('torch_intra_op')} (torch) / {threads.get('tf_intra_op')} (TF), "
-        f"inter-op {threads.get('inter_op')}",
+        "- Threads: intra-op " + " / ".join(f"{threads.get(f'{fw.key}_intra_op')} ({fw.display})"
+                                            for fw in FRAMEWORKS.values())
+        + f", inter-op {threads.get('inter_op')}",
         f"- Best measured GEMM per compute precision (MFU = fraction of it, at the case's own "
         f"precision): {peak_text}" + (f"; {method}" if method else ""),
         f"- Results from {raw.get('datetime', '?')}; report made "

@@ -31,6 +31,7 @@ import numpy as np
 from benchmarks.analysis.compare import Row, fdr_marks, judged_row, version_change
 from benchmarks.analysis.results import load_json
 from benchmarks.analysis.stats import paired_ratios
+from impls.frameworks import describe_versions
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 
@@ -171,8 +172,7 @@ def versions_line(a_runs: list[dict], b_runs: list[dict]) -> str:
 
     def describe(bench: dict[str, Any]) -> str:
         v = bench["extra_info"]["versions"]
-        return (f"torch {v.get('torch')}, TensorFlow {v.get('tensorflow-cpu') or v.get('tensorflow')}, "
-                f"Python {v.get('python')}")
+        return f"{describe_versions(v)}, Python {v.get('python')}"
 
     changed = version_change(first(a_runs), first(b_runs))
     return (f"A: {describe(first(a_runs))}. B: {describe(first(b_runs))}. "

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.data.pipelines import epoch_order, make_pipeline
 from benchmarks.data.sources import Dataset
+from impls.pipeline import epoch_order, make_pipeline
 from impls.registry import mode_class
 from impls.spec import RECIPE, get_model
 

@@ -29,7 +29,7 @@ from benchmarks.data.batches import seeded_batches
 from benchmarks.data.sources import load
 from benchmarks.tasks.parity import ModeResult, ParityReport, compare, oracle_result, tolerances
 from benchmarks.tasks.workers import WorkerGroup
-from impls.registry import ENGINES, engine_unavailable_reason
+from impls.registry import ENGINES, engine_unavailable_reason, framework_of
 from impls.spec import RECIPE, get_model
 from impls.weights import init_weights
 
@@ -240,8 +240,8 @@ def run_dp_case(benchmark, case: DPCase, holder: GroupHolder, settings, context:
     measure(benchmark, target, settings, rounds, settings.warmup_rounds)
     flops = flops_per_call(case.model, "train", case.batch)
     info: dict[str, Any] = {
-        "model": case.model, "engine": case.engine, "mode": ENGINES[case.engine][3],
-        "framework": ENGINES[case.engine][2], "device": case.device, "phase": "dp-train",
+        "model": case.model, "engine": case.engine, "mode": ENGINES[case.engine].mode,
+        "framework": framework_of(case.engine), "device": case.device, "phase": "dp-train",
         "workers": case.workers, "scaling": case.scaling, "batch": case.batch,
         "per_worker_batch": case.batch // case.workers, "allreduce": case.allreduce,
         "threads_per_worker": group.threads, "group_setup_s": setup_s, "first_call_s": first,

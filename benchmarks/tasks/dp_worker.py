@@ -148,7 +148,8 @@ def standalone(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.tasks.dp_worker", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--engine", required=True, help="torch-ddp or tf-mwms")
+    parser.add_argument("--engine", required=True,
+                        help="a data-parallel engine (`sidebyside distributed --help` lists them)")
     parser.add_argument("--model", default="examples", help="workshop or examples")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (one GPU per worker)")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads of this worker")

@@ -1,4 +1,5 @@
-"""Numerical parity: every mode against the float64 oracle and against torch-eager.
+"""Numerical parity: every mode against the float64 oracle and against the reference mode
+(the first registered framework's eager mode, torch-eager).
 
 Errors are measured per tensor as max |a - ref| (max_abs), max |a - ref| / max |ref|
 (max_rel: relative to the reference's scale) and ||a - ref|| / ||ref|| (rel_l2). Element-wise
@@ -17,9 +18,10 @@ import numpy as np
 
 from benchmarks.data.batches import seeded_batches
 from benchmarks.data.sources import load
+from impls.frameworks import FRAMEWORK_OF, REFERENCE
 from impls.oracle import Oracle
 from impls.precision import UNIT_ROUNDOFF
-from impls.registry import MODES, layouts_of, mode_class, unavailable_reason
+from impls.registry import layouts_of, mode_class, unavailable_reason
 from impls.spec import RECIPE, ModelSpec, get_model
 from impls.weights import Weights, init_weights
 
@@ -54,14 +56,13 @@ LOSS_CURVE_ATOL = 1e-4  # absolute, per step of the first 20; the loss is O(1) (
 # 18u) and 63u (fp16): weight gradients are sums of ~37k products that cancel, so their
 # relative error is u times a condition number of 10-100. Hence a loose absolute bound on
 # gradients (catches gross failures: a missing unscale, a layer in the wrong dtype) and a
-# sharp relative one: each mode's error within PEER_MULTIPLE of the same error of
-# torch-eager and of its own framework's eager mode at the same precision.
+# sharp relative one: each mode's error within PEER_MULTIPLE of the same error of the
+# reference mode (torch-eager) and of its own framework's eager mode at the same precision.
 LOW_FORWARD_U = 4  # logits and loss max_rel, in units of u
 LOW_GRAD_U = 128  # gradients rel_l2
 LOW_DRIFT_U = 16  # parameters after the training run, rel_l2
 LOW_LOSS_CURVE_U = 16  # loss curve, first LOSS_CURVE_STEPS steps, max_abs on an O(1) loss
 PEER_MULTIPLE = 3.0
-EAGER_OF = {"torch": "torch-eager", "tensorflow": "tf-eager"}
 
 
 def tolerances(precision: str) -> dict[str, float | str]:
@@ -82,7 +83,7 @@ class Check:
     model: str
     mode: str
     quantity: str  # logits, loss, grad:<param>, drift:<param>, loss-curve, error-ratio:<what>
-    reference: str  # oracle, torch-eager or (error ratios) the peer mode
+    reference: str  # oracle, the reference mode or (error ratios) the peer mode
     max_abs: float
     max_rel: float
     rel_l2: float
@@ -212,12 +213,12 @@ def oracle_errors(got: ModeResult, oracle: ModeResult) -> dict[str, float]:
 
 def peer_checks(model: str, results: dict[str, ModeResult], oracle: ModeResult,
                 multiple: float) -> list[Check]:
-    """At a low precision: each mode's oracle error within ``multiple`` of torch-eager's and
-    of its own framework's eager mode's (TorchBench's criterion for compiled low precision)."""
+    """At a low precision: each mode's oracle error within ``multiple`` of the reference
+    mode's and of its own framework's eager mode's (TorchBench's criterion for compiled low precision)."""
     errs = {mode: oracle_errors(got, oracle) for mode, got in results.items()}
     checks = []
     for mode, err in errs.items():
-        peers = dict.fromkeys(("torch-eager", EAGER_OF[mode_class(mode).framework]))
+        peers = dict.fromkeys((REFERENCE, FRAMEWORK_OF[mode].eager))
         for peer in peers:
             if peer == mode or peer not in errs:
                 continue
@@ -234,9 +235,9 @@ def run_parity(models: Sequence[str], modes: Sequence[str], device: str = "cpu",
                layout: str = "default") -> ParityReport:
     """Load identical weights into every available mode, feed identical batches, compare.
 
-    At a low precision the eager modes the error ratios need (torch-eager, and tf-eager for
-    TensorFlow modes) run too, as references, when they were not asked for. ``layout``
-    applies to the torch modes (TensorFlow runs NHWC always).
+    At a low precision the eager modes the error ratios need (the reference mode, and each
+    mode's own framework's eager mode) run too, as references, when they were not asked for.
+    ``layout`` applies to the modes whose framework offers it (the others run their native one).
     """
     say = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
     if batch < 1 or steps < 1:
@@ -245,7 +246,7 @@ def run_parity(models: Sequence[str], modes: Sequence[str], device: str = "cpu",
     report = ParityReport(device, batch, steps, seed, load().description, precision, layout, tol)
     wanted = list(modes)
     if precision != "fp32":
-        wanted += [EAGER_OF[MODES[m][2]] for m in modes] + ["torch-eager"]
+        wanted += [FRAMEWORK_OF[m].eager for m in modes] + [REFERENCE]
     runnable = []
     for mode in dict.fromkeys(wanted):
         reason = unavailable_reason(mode, device, precision)
@@ -263,8 +264,8 @@ def run_parity(models: Sequence[str], modes: Sequence[str], device: str = "cpu",
         for mode in runnable:
             say(f"[{model}] {mode} {precision} {layout} on {device}")
             results[mode] = run_mode(mode, spec, device, weights, batches, precision, layout)
-        if "torch-eager" in results and precision == "fp32":
-            refs["torch-eager"] = results["torch-eager"]
+        if REFERENCE in results and precision == "fp32":
+            refs[REFERENCE] = results[REFERENCE]
         for mode, got in results.items():
             for ref_name, ref in refs.items():
                 if ref_name != mode:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from impls.frameworks import get_framework
-from impls.registry import ENGINES
+from impls.registry import framework_of
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 SETUP_TIMEOUT_S = 300.0  # imports, rendezvous, TensorFlow's server start
@@ -64,7 +64,7 @@ class WorkerGroup:
                  step_timeout_s: float = STEP_TIMEOUT_S):
         self.engine, self.model, self.device = engine, model, device
         self.workers, self.threads = workers, threads
-        self.framework = get_framework(ENGINES[engine][2])
+        self.framework = get_framework(framework_of(engine))
         self.ports = ports or free_ports(self.framework.rendezvous_ports(workers))
         self.setup_timeout_s, self.step_timeout_s = setup_timeout_s, step_timeout_s
         self.procs: list[subprocess.Popen] = []

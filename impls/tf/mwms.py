@@ -16,7 +16,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from impls.tf_modes import TFGraph, sgd_momentum_update, tf
+from impls.tf.modes import TFGraph, sgd_momentum_update, tf
 from impls.weights import Weights
 
 

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from impls.base import Mode, chain
-from impls.precision import FRAMEWORK_LAYOUTS, layer_dtype
+from impls.precision import layer_dtype
+from impls.pytorch.framework import FRAMEWORK
 from impls.spec import Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, ModelSpec, ReLU
 from impls.step_profile import StepProfile, union_length
 from impls.weights import Weights, validate_weights
@@ -71,7 +72,7 @@ class TorchEager(Mode):
     name = "torch-eager"
     framework = "torch"
     style = "eager"
-    layouts = FRAMEWORK_LAYOUTS["torch"]
+    layouts = FRAMEWORK.layouts
 
     def _compile(self, fn: Callable) -> Callable:
         return fn

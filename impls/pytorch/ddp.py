@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from impls.torch_modes import TorchEager
+from impls.pytorch.modes import TorchEager
 from impls.weights import Weights
 
 RENDEZVOUS_TIMEOUT = timedelta(seconds=60)  # a worker that never shows up ends the group
