@@ -38,6 +38,7 @@ class Load:
     steal_pct: float
     seconds: float  # wall time of the window
     capacity_s: float = 0.0  # CPU seconds the machine had in it (all cores)
+    own_s: float = 0.0  # CPU seconds our process tree used in it
 
     def _beyond(self, pct: float) -> bool:
         return pct >= THRESHOLD_PCT and pct / 100 * self.capacity_s >= MIN_TICKS * TICK_S
@@ -49,7 +50,13 @@ class Load:
     def as_info(self) -> dict[str, float | bool]:
         return {"other_cpu_pct": round(self.other_cpu_pct, 2), "steal_pct": round(self.steal_pct, 2),
                 "contended": self.contended, "contention_window_s": round(self.seconds, 3),
-                "contention_threshold_pct": THRESHOLD_PCT}
+                "contention_threshold_pct": THRESHOLD_PCT, "cores_used": self.cores_used}
+
+    @property
+    def cores_used(self) -> float:
+        """Cores our process tree kept busy on average: its CPU time / the wall time. How
+        many cores a mode really uses under the thread budget, whatever it was told."""
+        return round(self.own_s / self.seconds, 2) if self.seconds > 0 else 0.0
 
 
 def own_cpu_seconds() -> float:
@@ -91,9 +98,9 @@ class Window:
                                      zip((busy, steal, total), self.start_machine, strict=True))
         wall = time.perf_counter() - self.start_wall
         if d_total <= 0:  # a window shorter than the kernel's tick: nothing to tell
-            return Load(0.0, 0.0, wall)
+            return Load(0.0, 0.0, wall, own_s=own)
         other = max(0.0, d_busy - own)
-        return Load(100 * other / d_total, 100 * d_steal / d_total, wall, d_total)
+        return Load(100 * other / d_total, 100 * d_steal / d_total, wall, d_total, own)
 
 
 @contextmanager

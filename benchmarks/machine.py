@@ -21,11 +21,25 @@ def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def configure_threads(intra: int) -> dict[str, int | None]:
-    """Give every installed framework the same intra-op budget and a fixed inter-op one;
-    returns what each framework actually reports (a runtime already started keeps its
-    settings)."""
-    out: dict[str, int | None] = {"requested_intra_op": intra, "inter_op": INTER_OP_THREADS}
+def pin_cores(count: int) -> list[int] | None:
+    """Keep this process on ``count`` of the cores it may use, when that is fewer: some
+    runtimes ignore thread settings and size their pools from the cores they may run on
+    (XLA's CPU client does), so the budget is enforced for all of them alike. None when
+    nothing changed (all cores, or no affinity on this OS)."""
+    if not hasattr(os, "sched_setaffinity") or count >= cpu_count():
+        return None
+    cores = sorted(os.sched_getaffinity(0))[:count]
+    os.sched_setaffinity(0, cores)
+    return cores
+
+
+def configure_threads(intra: int) -> dict[str, int | list[int] | None]:
+    """Give every installed framework the same intra-op budget (the process kept on that many
+    cores when it is fewer than it has) and a fixed inter-op one; returns what each framework
+    actually reports (a runtime already started keeps its settings)."""
+    out: dict[str, int | list[int] | None] = {"requested_intra_op": intra,
+                                               "inter_op": INTER_OP_THREADS,
+                                               "pinned_cores": pin_cores(intra)}
     for fw in FRAMEWORKS.values():
         if fw.installed():
             out.update(fw.set_threads(intra, INTER_OP_THREADS))

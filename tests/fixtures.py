@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from impls.registry import framework_of
+
 MACHINE = {"cpu_model": "Test CPU", "cores": 2, "system": "Linux", "machine": "x86_64",
            "versions": {"python": "3.11", "torch": "2.14.1", "tensorflow-cpu": "2.21.0"},
            "gemm_peak": {"cpu": {"gflops": 100.0, "library": "numpy", "per_library_gflops":
@@ -21,7 +23,7 @@ def bench(mode: str, phase: str, batch: int, median_ms: float, model: str = "wor
     data = median_ms / 1e3 * (1 + rng.uniform(-0.02, 0.02, rounds))
     data = data - np.median(data) + median_ms / 1e3  # exact median
     q1, q3 = np.percentile(data, [25, 75])
-    info = {"model": model, "mode": mode, "framework": "torch" if "torch" in mode else "tensorflow",
+    info = {"model": model, "mode": mode, "framework": framework_of(mode),
             "style": "eager", "variant": "default", "device": "cpu", "gpu_name": None,
             "phase": phase, "batch": batch, "images_per_s": batch / np.median(data),
             "flops_per_call": 1e6 * batch, "gflops": 1e6 * batch / np.median(data) / 1e9,

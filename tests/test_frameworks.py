@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks import machine
 from impls.frameworks import FRAMEWORKS, get_framework
 from impls.registry import ENGINES, MODES, engine_class, mode_class
 
@@ -66,6 +68,9 @@ def test_configure_threads_reaches_every_installed_framework():
     assert run.returncode == 0, run.stderr[-2000:]
     threads = json.loads(run.stdout.splitlines()[-1])
     assert threads["requested_intra_op"] == 1
+    # fewer threads than cores: the process is kept on that many cores, for every runtime
+    assert threads["pinned_cores"] == (None if machine.cpu_count() == 1
+                                       else sorted(os.sched_getaffinity(0))[:1])
     for name in INSTALLED:
         key = FRAMEWORKS[name].key
         assert threads[f"{key}_intra_op"] == 1 and threads[f"{key}_inter_op"] == 1, threads

@@ -1,6 +1,7 @@
 """The timing harness: sync inside every timed round, warm-up outside, honest rounds."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +33,7 @@ def sync():
 
 FAKE_BENCH = '''
 import json
+import os
 import fakeclock
 from benchmarks.harness import timed_target
 
@@ -138,9 +140,10 @@ def test_every_benchmark_function_runs_once_and_records_its_context(tmp_path):
     info = step["extra_info"]
     for key in ("model", "mode", "framework", "style", "device", "phase", "batch", "images_per_s",
                 "flops_per_call", "gflops", "mfu", "first_call_s", "rss_growth_mb", "versions",
-                "threads", "rounds"):
+                "threads", "rounds", "cores_used"):
         assert key in info, key
     assert info["images_per_s"] == pytest.approx(4 / step["stats"]["median"])
+    assert 0 < info["cores_used"] <= len(os.sched_getaffinity(0)) + 0.5  # CPU time / wall
     assert 0 < info["mfu"] < 1
     assert info["data"].startswith("SYNTHETIC")  # labelled wherever it is reported
     fed = next(b for b in data["benchmarks"]

@@ -37,6 +37,17 @@ def test_report_and_csv_hold_the_measured_numbers(tmp_path):
     assert 1.9 < low < 2.0 < high < 2.1
     assert "no verdict (one pass" in line and "faster" not in line
     assert "not measured" in report.lower()  # no GPU, no parity, no streams in the fixture
+    assert "Cores used while timing (process CPU time / wall, median over its cases): not measured" in report
+
+
+def test_the_header_gives_each_modes_measured_core_use(tmp_path):
+    raw = standard_run()
+    for i, b in enumerate(raw["benchmarks"]):
+        b["extra_info"]["cores_used"] = 1.0 + 0.5 * (b["extra_info"]["mode"] == "tf-graph") + i * 0.01
+    assert main(["report", str(write(tmp_path / "r.json", raw)), "--out", str(tmp_path / "rep")]) == 0
+    line = next(t for t in (tmp_path / "rep" / "report.md").read_text().splitlines()
+                if t.startswith("- Cores used while timing"))
+    assert "torch-eager 1.0" in line and "tf-graph 1.5" in line, line
     for png in ("throughput-cpu.png", "speedups.png", "first_call.png"):
         assert (tmp_path / "rep" / png).stat().st_size > 10_000
 

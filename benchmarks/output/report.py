@@ -401,6 +401,17 @@ def _peak_text(device: str, precision: str, peak: Any, under: bool) -> str:
     return text
 
 
+def cores_used(raw: dict[str, Any]) -> str:
+    """Per mode, how many cores its timed rounds kept busy: what a thread budget really gave."""
+    used = pd.DataFrame([{"mode": b["extra_info"]["mode"], "cores": b["extra_info"]["cores_used"]}
+                         for b in raw["benchmarks"]
+                         if "cores_used" in b.get("extra_info", {}) and "mode" in b["extra_info"]])
+    if used.empty:
+        return "not measured (results from before this was recorded)"
+    medians = used.groupby("mode", sort=False).cores.median()
+    return ", ".join(f"{mode} {medians[mode]:.2f}" for mode in MODES if mode in medians)
+
+
 def header(raw: dict[str, Any], command: str) -> list[str]:
     info = raw.get("machine_info", {})
     versions = info.get("versions", {})
@@ -424,7 +435,11 @@ def header(raw: dict[str, Any], command: str) -> list[str]:
         f"CUDA {versions.get('cuda')}, cuDNN {versions.get('cudnn')}, numpy {versions.get('numpy')}",
         "- Threads: intra-op " + " / ".join(f"{threads.get(f'{fw.key}_intra_op')} ({fw.display})"
                                             for fw in FRAMEWORKS.values())
-        + f", inter-op {threads.get('inter_op')}",
+        + f", inter-op {threads.get('inter_op')}"
+        + (f"; process kept on cores {threads['pinned_cores']}" if threads.get("pinned_cores")
+           else ""),
+        f"- Cores used while timing (process CPU time / wall, median over its cases): "
+        f"{cores_used(raw)}",
         f"- Best measured GEMM per compute precision (MFU = fraction of it, at the case's own "
         f"precision): {peak_text}" + (f"; {method}" if method else ""),
         f"- Results from {raw.get('datetime', '?')}; report made "

@@ -21,6 +21,7 @@ import time
 from typing import IO, Any
 
 import numpy as np
+import psutil
 
 from benchmarks.data.batches import seeded_batches
 from benchmarks.matrix import INTER_OP_THREADS
@@ -39,7 +40,10 @@ def shard_rows(global_batch: int, rank: int, workers: int) -> slice:
 
 def build_engine(engine: str, model: str, device: str, threads: int):
     """Threads first (a framework's runtime takes its settings when it starts), then the
-    engine, whose construction is the rendezvous with the other workers."""
+    engine, whose construction is the rendezvous with the other workers. A worker stands for
+    a machine of its own: it may run on every core, not only on those a pinned parent had."""
+    if hasattr(psutil.Process, "cpu_affinity"):  # not on macOS
+        psutil.Process().cpu_affinity([])  # [] = every core this process is allowed
     cls = engine_class(engine)
     get_framework(cls.framework).set_threads(threads, INTER_OP_THREADS)
     return cls(get_model(model), device, seed=0, dropout=False)
