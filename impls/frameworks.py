@@ -13,6 +13,7 @@ from impls.framework import EngineInfo, Framework, ModeInfo
 PACKAGES = (
     "impls.pytorch",
     "impls.tf",
+    "impls.jaxfw",
 )
 
 FRAMEWORKS: dict[str, Framework] = {

@@ -73,7 +73,9 @@ def test_configure_threads_reaches_every_installed_framework():
                                        else sorted(os.sched_getaffinity(0))[:1])
     for name in INSTALLED:
         key = FRAMEWORKS[name].key
-        assert threads[f"{key}_intra_op"] == 1 and threads[f"{key}_inter_op"] == 1, threads
+        assert threads[f"{key}_intra_op"] == 1, threads
+        # XLA's CPU client has no inter-op setting: None says so, never a guess
+        assert threads[f"{key}_inter_op"] == (None if name == "jax" else 1), threads
 
 
 @pytest.mark.parametrize("name", INSTALLED)
