@@ -254,6 +254,7 @@ def test_data_parallel_and_overhead_sections_come_from_the_json_beside_the_resul
     report = (tmp_path / "rep" / "report.md").read_text()
     assert "| examples | torch-ddp | weak | 2 | 128 | 125.0 ms | 1,024 |" in report
     assert "| 80% | 20% |" in report  # scaling efficiency and communication share
+    assert "JAX: not measured (JAX's multi-process runtime" in report  # a framework without engine
     assert "| torch-eager | no_grad | add | 3.20 | [3.00, 3.50] | 9.00 | [8.00, 10.00] | n/a |" in report
     assert "| workshop | torch-eager | 1 | 2.00 ms | 4.00 ms | 25% | 50% | 25% | 77 |" in report
     for png in ("scaling.png", "breakdown.png"):

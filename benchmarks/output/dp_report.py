@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from benchmarks.tasks.distributed import summarize
+from impls.frameworks import FRAMEWORKS
 
 NOT_MEASURED = ("Not measured: no distributed.json next to the results (run `sidebyside "
                 "distributed --out DIR` with the report's folder).")
@@ -73,6 +74,8 @@ def lines(raw: dict[str, Any] | None, figure: str | None = None) -> list[str]:
         out.append("Multi-GPU scaling: not measured (one GPU).")
     skipped = raw.get("skipped", [])
     out += [f"skipped {s['case']}: {s['reason']}" for s in skipped]
+    out += [f"{fw.display}: not measured ({fw.no_engine_reason})."
+            for fw in FRAMEWORKS.values() if not fw.engines]
     if figure:
         out += ["", f"![scaling]({figure})"]
     return out

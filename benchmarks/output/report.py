@@ -240,7 +240,7 @@ def pipeline_lines(pipes: pd.DataFrame, steps: pd.DataFrame) -> list[str]:
     if pipes.empty:
         return ["Not measured: this run has no input-pipeline results."]
     alone = pipes[pipes.phase == "pipeline"]
-    names = " and ".join(fw.pipeline_name for fw in FRAMEWORKS.values())
+    names = ", ".join(fw.pipeline_name for fw in FRAMEWORKS.values())
     out = [f"{names} over the same uint8 digits: same epoch order, batch, "
            "remainder kept, normalization on the fly (bit-identical outputs), single-threaded, no "
            f"prefetch. Data: {pipes.data.iloc[0]}.", "",
