@@ -31,13 +31,14 @@ class Settings:
     [min_rounds, max_rounds], from one calibration call after the first call."""
 
     round_budget_s: float = 0.25  # per pass: verdicts come from 3 passes, not from rounds
-    min_rounds: int = 5
+    min_rounds: int = 3  # a pass median; the slowest cases (0.7 s a step) stay affordable
     max_rounds: int = 100
     warmup_rounds: int = 1  # after the first call and the calibration call: 3 calls in all
-    # Variable-size stream length: 32 batches of 1..128 images hold ~28 distinct sizes,
-    # enough to show every retrace and compile the shapes cause; 200 (~108 sizes) made
-    # tf-xla's first pass alone 6 of the full run's minutes (one XLA compile per size).
-    stream_batches: int = 32
+    # Variable-size stream length: 16 batches of 1..128 images hold ~15 distinct sizes, enough
+    # to show every retrace and compile the shapes cause. Each size costs a compile per
+    # compiled mode and, un-jitted, one per JAX primitive: at 32 batches the streams were
+    # half of the default run's first pass.
+    stream_batches: int = 16
     stream_rounds: int = 3
     pipeline_images: int | None = 2048  # per epoch round; None: the whole training split
     pipeline_rounds: int = 5
@@ -46,7 +47,7 @@ class Settings:
 DEFAULT_SETTINGS = Settings()
 # --quick runs 3 passes (see cli.QUICK_PASSES), so each pass is kept short
 QUICK_SETTINGS = Settings(round_budget_s=0.3, min_rounds=5, max_rounds=30, warmup_rounds=2,
-                          stream_batches=30, stream_rounds=2, pipeline_images=1024,
+                          stream_batches=16, stream_rounds=2, pipeline_images=1024,
                           pipeline_rounds=3)
 
 
