@@ -30,7 +30,7 @@ class Settings:
     """How long to measure. Rounds are explicit per case: enough to fill the budget, within
     [min_rounds, max_rounds], from one calibration call after the first call."""
 
-    round_budget_s: float = 0.25  # per pass: verdicts come from 3 passes, not from rounds
+    round_budget_s: float = 0.2  # per pass: verdicts come from 3 passes, not from rounds
     min_rounds: int = 3  # a pass median; the slowest cases (0.7 s a step) stay affordable
     max_rounds: int = 100
     warmup_rounds: int = 1  # after the first call and the calibration call: 3 calls in all
