@@ -87,8 +87,14 @@ def throughput(steps: pd.DataFrame, device: str, path: Path) -> Path:
 def speedups(table: pd.DataFrame, path: Path) -> Path:
     """table: comparison, model, phase, batch, speedup, low, high."""
     pairs = list(dict.fromkeys(table["comparison"]))
-    fig, axes = plt.subplots(1, len(pairs), figsize=(5 * len(pairs), 3.8), squeeze=False, sharey=True)
-    for ax, pair in zip(axes[0], pairs, strict=True):
+    cols = min(3, len(pairs))  # a grid, so more frameworks add rows, not an unreadable strip
+    rows_n = -(-len(pairs) // cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(5 * cols, 3.6 * rows_n), squeeze=False,
+                             sharey=True)
+    flat = list(axes.flat)
+    for ax in flat[len(pairs):]:
+        ax.set_visible(False)
+    for ax, pair in zip(flat, pairs, strict=False):
         part = table[table.comparison == pair]
         for (model, phase), rows in part.groupby(["model", "phase"], sort=False):
             rows = rows.sort_values("batch")
@@ -104,8 +110,9 @@ def speedups(table: pd.DataFrame, path: Path) -> Path:
         ax.set_title(pair, fontsize=10)
         ax.set_xlabel("batch size")
         ax.grid(True, which="both", alpha=0.3)
-    axes[0][0].set_ylabel("speed-up (> 1: first mode faster)")
-    axes[0][-1].legend(fontsize=7, loc="best")
+    for row in axes:
+        row[0].set_ylabel("speed-up (> 1: first mode faster)")
+    flat[len(pairs) - 1].legend(fontsize=7, loc="best")
     noise = " and ".join(dict.fromkeys(table["interval"])) if "interval" in table else "rounds"
     fig.suptitle(f"Speed-ups with 95% intervals from {noise} (log scale; 1 = same speed)")
     fig.tight_layout()
