@@ -88,7 +88,7 @@ def test_sleep(benchmark):
 
 def test_rounds_fill_the_budget_within_bounds():
     assert rounds_for(0.001, DEFAULT_SETTINGS) == 100  # capped
-    assert rounds_for(0.02, DEFAULT_SETTINGS) == 13  # 0.25 s of rounds
+    assert rounds_for(0.02, DEFAULT_SETTINGS) == 10  # 0.2 s of rounds
     assert rounds_for(2.0, DEFAULT_SETTINGS) == DEFAULT_SETTINGS.min_rounds
 
 
