@@ -119,6 +119,10 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def memory_gib() -> float:
+    return psutil.virtual_memory().total / 2**30
+
+
 def rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 

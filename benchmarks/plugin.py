@@ -358,6 +358,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         return
     machine_info["cpu_model"] = machine.cpu_model()
     machine_info["cores"] = machine.cpu_count()
+    machine_info["memory_gib"] = machine.memory_gib()
     machine_info["versions"] = machine.versions()
     machine_info["matrix"] = {"quick": chosen.quick, "models": chosen.models, "modes": chosen.modes,
                               "phases": chosen.phases, "devices": chosen.devices,

@@ -274,3 +274,21 @@ def test_committed_results_open_in_pytest_benchmark_compare(path):
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr[-2000:]
     assert "test_" in run.stdout
+
+
+def test_the_header_names_the_cpu_features_that_decide_the_results(tmp_path):
+    from benchmarks.analysis import machine_identity
+
+    raw = standard_run()
+    raw["machine_info"].update(cpu_model="Intel(R) Xeon(R) Processor", cores=2, memory_gib=7.8,
+                               cpu={"flags": ["avx2", "avx512f", "avx512_bf16", "amx_bf16",
+                                              "amx_tile", "fma"]})
+    assert main(["report", str(write(tmp_path / "r.json", raw)), "--out", str(tmp_path / "rep")]) == 0
+    line = next(t for t in (tmp_path / "rep" / "report.md").read_text().splitlines()
+                if t.startswith("- CPU features"))
+    assert line == ("- CPU features: AVX2, AVX-512, AVX512_BF16, AMX-BF16, AMX-TILE (absent: "
+                    "AVX512_FP16); memory 7.8 GiB; machine slug intel-xeon-amx-2c")
+    raw["machine_info"].update(cpu_model="AMD EPYC 7B13", cpu={"flags": ["avx2", "fma"]})
+    assert machine_identity.slug(raw) == "amd-epyc-avx2-2c"
+    raw["machine_info"]["cpu"] = {}
+    assert "not recorded" in machine_identity.line(raw)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from benchmarks.analysis import best
+from benchmarks.analysis import best, machine_identity
 from benchmarks.analysis.results import ResultsError, load_frames, machine_fingerprint
 from benchmarks.analysis.stats import CONTENDED, PAIRED_PASSES, WITHIN_RUN, same_run_ratios, verdicts
 from benchmarks.matrix import PHASES
@@ -431,6 +431,7 @@ def header(raw: dict[str, Any], command: str) -> list[str]:
         f"- Machine: {machine_fingerprint(raw)}; CPU {info.get('cpu_model', '?')}, "
         f"{info.get('cores', '?')} cores; GPU: {gpu or 'none used'}",
         f"- OS: {info.get('system', '?')} {info.get('release', '')}; Python {versions.get('python')}",
+        machine_identity.line(raw),
         f"- {describe_versions(versions)}, "
         f"CUDA {versions.get('cuda')}, cuDNN {versions.get('cudnn')}, numpy {versions.get('numpy')}",
         "- Threads: intra-op " + " / ".join(f"{threads.get(f'{fw.key}_intra_op')} ({fw.display})"
