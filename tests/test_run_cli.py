@@ -145,8 +145,11 @@ def test_ctrl_c_during_pass_2_keeps_pass_1_and_resume_completes(tmp_path):
     out = tmp_path / "out"
     command = [sys.executable, "-m", "benchmarks.cli", "run", *TINY, "--passes", "2",
                "--skip-parity", "--out", str(out)]
+    # a terminal's process has SIGINT at its default; a suite started in the background by a
+    # non-interactive shell inherits it ignored, and so would the run without this
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while not (out / "passes" / "pass-2.log").exists():  # written as pass 2 starts
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
