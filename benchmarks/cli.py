@@ -237,7 +237,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"wrote {final} ({args.passes} passes)")
     worst = 0
     configs = [(d, p, lay) for d in chosen.devices for p in chosen.precisions
-               for lay in chosen.layouts if not timing_reason(p, d)]
+               for lay in chosen.layouts if not timing_reason(p, d, chosen.precisions_named)]
     for device, precision, layout in () if args.skip_parity else configs:
         name = "parity" + ("" if device == "cpu" else f"-{device}") + tag(precision, layout)
         worst = max(worst, cmd_parity(argparse.Namespace(

@@ -19,6 +19,7 @@ from benchmarks.matrix import Case
 from impls.base import Mode
 from impls.frameworks import get_framework
 from impls.pipeline import epoch_order, make_pipeline
+from impls.precision import emulated
 from impls.registry import mode_class
 from impls.spec import RECIPE, get_model
 
@@ -109,6 +110,7 @@ def case_info(impl: Mode, phase: str, batch: int, context: dict) -> dict[str, An
     return {"model": impl.spec.name, "mode": impl.name, "framework": impl.framework,
             "style": impl.style, "variant": impl.variant, "device": impl.device,
             "precision": impl.precision, "layout": impl.layout,
+            "emulated": emulated(impl.precision, impl.device),
             "gpu_name": machine.gpu_name(impl.device), "phase": phase, "batch": batch,
             "dropout": impl.dropout, "data": load(context["data"]).description,
             "versions": context["versions"], "threads": context["threads"]}

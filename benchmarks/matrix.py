@@ -88,6 +88,7 @@ class Selection:
     precisions: tuple[str, ...] = ("fp32",)
     layouts: tuple[str, ...] = ("default",)
     tuned_subset: bool = False  # tuned configurations only at TUNED_* (the default run)
+    precisions_named: bool = False  # --precisions given: an emulated bf16 is timed, labelled
 
     def cold_compile_batch(self) -> int:
         """The one batch size at which compiled modes also time a cold compile (an empty
@@ -179,4 +180,5 @@ def selection(models: str | None = None, modes: str | None = None, phases: str |
         layouts=parse_list(layouts, check_layout, LAYOUTS, "layouts")
         or (("default",) if quick or precisions else DEFAULT_LAYOUTS),
         tuned_subset=precisions is None and layouts is None and not quick,
+        precisions_named=precisions is not None,
     )

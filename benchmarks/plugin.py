@@ -241,8 +241,9 @@ def _variants(mode: str) -> tuple[str, ...]:
 
 
 def skip_unless_available(mode: str, device: str, precision: str = "fp32",
-                          layout: str = "default", timing: bool = False) -> None:
-    reason = unavailable_reason(mode, device, precision, layout, timing)
+                          layout: str = "default", timing: bool = False,
+                          named: bool = False) -> None:
+    reason = unavailable_reason(mode, device, precision, layout, timing, named)
     if reason:
         pytest.skip(f"{mode} {precision} {layout} on {device}: {reason}")
 
@@ -271,7 +272,7 @@ def measured_peaks(chosen: Selection, threads: int, when: str) -> Peaks:
     peaks: Peaks = {}
     for device in chosen.devices:
         for precision in dict.fromkeys(("fp32", *chosen.precisions)):
-            why = timing_reason(precision, device)
+            why = timing_reason(precision, device, chosen.precisions_named)
             if why:
                 peaks.setdefault(device, {})[precision] = f"not measured: {why}"
                 continue
@@ -317,10 +318,11 @@ def device_context(context: dict, device: str) -> dict:
 
 @pytest.fixture
 def case(model: str, mode: str, device: str, phase: str, batch: int, precision: str,
-         layout: str) -> Case:
+         layout: str, pytestconfig: pytest.Config) -> Case:
     """The step case the separate parameters name; skipped when it cannot run here, or when
-    its precision would only be emulated on this device (timing that measures nothing)."""
-    skip_unless_available(mode, device, precision, layout, timing=True)
+    its precision would only be emulated on this device and was not asked for by name."""
+    skip_unless_available(mode, device, precision, layout, timing=True,
+                          named=pytestconfig.stash[SELECTION].precisions_named)
     return Case(model, mode, device, phase, batch, precision, layout)
 
 

@@ -13,6 +13,7 @@ against torch.autocast layer by layer.
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -68,6 +69,10 @@ def tag(precision: str, layout: str) -> str:
 
 @cache
 def cpu_flags() -> frozenset[str]:
+    """This CPU's feature flags; SIDEBYSIDE_CPU_FLAGS (space-separated) stands in for them,
+    to see what the suite does on a CPU with other features."""
+    if "SIDEBYSIDE_CPU_FLAGS" in os.environ:
+        return frozenset(os.environ["SIDEBYSIDE_CPU_FLAGS"].split())
     try:
         with open("/proc/cpuinfo") as handle:
             for line in handle:
@@ -85,20 +90,29 @@ def unsupported_reason(precision: str, device: str) -> str | None:
     return None
 
 
-def slow_reason(precision: str, device: str) -> str | None:
+def emulated(precision: str, device: str) -> bool:
+    """bf16 on a CPU without native bf16: it runs, converted to fp32 for the arithmetic."""
+    return device == "cpu" and precision == "bf16" and not cpu_flags() & set(CPU_BF16_FLAGS)
+
+
+def slow_reason(precision: str, device: str, named: bool = False) -> str | None:
     """Why timing ``precision`` on ``device`` would measure an emulation, or None. Parity
-    still runs such a precision: the numbers are right, only slow."""
-    if device == "cpu" and precision == "bf16" and not cpu_flags() & set(CPU_BF16_FLAGS):
-        return ("this CPU has no native bf16 (neither " + " nor ".join(CPU_BF16_FLAGS)
-                + "): bf16 would be emulated, so it is not timed")
+    still runs such a precision: the numbers are right, only slow. ``named``: the user asked
+    for the precision by name, so an emulated bf16 is timed (and labelled emulated)."""
+    if emulated(precision, device):
+        return None if named else (
+            "this CPU has no native bf16 (neither " + " nor ".join(CPU_BF16_FLAGS)
+            + "): bf16 would be emulated, so it is not timed (name it in --precisions to time "
+              "the emulation)")
     if device == "cpu" and precision == "fp16":
         return "fp16 is timed on cuda only: CPUs convert it to fp32 for the arithmetic"
     return None
 
 
-def timing_reason(precision: str, device: str) -> str | None:
-    """Why ``precision`` on ``device`` is not timed (it cannot run, or would be emulated)."""
-    return unsupported_reason(precision, device) or slow_reason(precision, device)
+def timing_reason(precision: str, device: str, named: bool = False) -> str | None:
+    """Why ``precision`` on ``device`` is not timed (it cannot run, or would be emulated and
+    was not asked for by name)."""
+    return unsupported_reason(precision, device) or slow_reason(precision, device, named)
 
 
 def layout_reason(framework: Framework, layout: str, offered: tuple[str, ...] | None = None) -> str | None:

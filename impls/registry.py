@@ -49,14 +49,16 @@ def layouts_of(mode: str) -> tuple[str, ...]:
 
 
 def unavailable_reason(mode: str, device: str, precision: str = "fp32",
-                       layout: str = "default", timing: bool = False) -> str | None:
+                       layout: str = "default", timing: bool = False,
+                       named: bool = False) -> str | None:
     """Why ``mode`` cannot run on ``device`` in that configuration here, or None when it can.
-    ``timing``: also refuse a precision the device would only emulate (fine for parity)."""
+    ``timing``: also refuse a precision the device would only emulate (fine for parity),
+    unless it was ``named`` by the user."""
     fw = FRAMEWORK_OF[check_mode(mode)]
     check_device(device)
     reason = (unsupported_reason(check_precision(precision), device)
               or fw.precision_reason(precision)
-              or (slow_reason(precision, device) if timing else None)
+              or (slow_reason(precision, device, named) if timing else None)
               or layout_reason(fw, layout))
     if reason:
         return reason

@@ -116,3 +116,33 @@ def test_bf16_parity_passes_and_adds_the_eager_references():
     modes = {c.mode for c in report.checks}
     assert modes == {"tf-graph", "tf-eager", "torch-eager"}
     assert any(c.quantity == "error-ratio:grads" and c.mode == "tf-graph" for c in report.checks)
+
+
+def test_bf16_named_on_a_cpu_without_it_is_timed_and_labelled_emulated(tmp_path):
+    """Faked flags (SIDEBYSIDE_CPU_FLAGS): the default matrix leaves emulated bf16 out; named
+    in --precisions it is timed, marked emulated in the JSON, and the report says so."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "SIDEBYSIDE_CPU_FLAGS": "avx2 fma"}
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "benchmarks.cli", "run", "--quick", "--passes", "1",
+                          "--precisions", "bf16", "--models", "workshop", "--modes", "torch-eager",
+                          "--phases", "forward", "--batch-sizes", "4", "--data", "synthetic",
+                          "--skip-parity", "--out", str(out)],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    steps = [b for b in json.loads((out / "benchmarks.json").read_text())["benchmarks"]
+             if b["name"].startswith("test_step")]
+    assert steps and all(b["extra_info"]["precision"] == "bf16" and b["extra_info"]["emulated"]
+                         for b in steps)
+    assert f"- **Emulated**: {len(steps)} cases ran bf16" in (out / "report.md").read_text()
+    code = ("from benchmarks.matrix import selection; from impls.precision import timing_reason; "
+            "print(timing_reason('bf16', 'cpu'))")
+    said = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert "no native bf16 (neither avx512_bf16 nor amx_bf16)" in said.stdout  # default: left out

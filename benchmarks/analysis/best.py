@@ -21,7 +21,8 @@ KEYS = ["model", "phase", "batch", "device"]
 
 def config_name(row: pd.Series) -> str:
     cl = " channels_last" if row.get("layout") == "channels_last" else ""
-    return f"{row['mode']} {row.get('precision') or 'fp32'}{cl}"
+    emulated = " (emulated)" if row.get("emulated") in (True,) else ""  # NaN, None: no
+    return f"{row['mode']} {row.get('precision') or 'fp32'}{emulated}{cl}"
 
 
 def with_config(steps: pd.DataFrame) -> pd.DataFrame:
@@ -161,7 +162,7 @@ def tuning_table(steps: pd.DataFrame) -> pd.DataFrame:
                 continue
             pairs.append((row.timings, base.timings, row.median_s, base.median_s))
             rows.append({**dict(zip([*KEYS, "mode"], key, strict=True)),
-                         "config": f"{precision}{' channels_last' if layout != 'default' else ''}"})
+                         "config": config_name(row._asdict()).split(" ", 1)[1]})
     for row, ratio in zip(rows, same_run_ratios(pairs), strict=True):
         row.update(speedup=1 / ratio.value, low=1 / ratio.high, high=1 / ratio.low, ratio=ratio)
     return _judged(pd.DataFrame(rows))

@@ -50,3 +50,15 @@ def line(raw: dict[str, Any]) -> str:
     return (f"- CPU features: {', '.join(present) or 'none of ' + ', '.join(n for _, n in FEATURES)}"
             + (f" (absent: {', '.join(absent)})" if absent and present else "")
             + f"{mem}; machine slug {slug(raw)}")
+
+
+def emulated_line(raw: dict[str, Any]) -> list[str]:
+    """A header line when some cases ran a precision this CPU only emulates (named by the
+    user), so no reader takes their times for the precision's native speed."""
+    cases = [b for b in raw.get("benchmarks", []) if b.get("extra_info", {}).get("emulated")]
+    if not cases:
+        return []
+    precisions = sorted({b["extra_info"].get("precision", "?") for b in cases})
+    return [f"- **Emulated**: {len(cases)} cases ran {', '.join(precisions)}, which this CPU has "
+            "no native instructions for (neither AVX512_BF16 nor AMX-BF16): they measure the "
+            "emulation and are labelled \"(emulated)\" wherever they appear"]

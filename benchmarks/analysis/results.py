@@ -13,7 +13,8 @@ from benchmarks.analysis.stats import Timings
 
 STAT_COLUMNS = ("min", "median", "mean", "stddev", "iqr", "q1", "q3", "rounds")
 # extra_info fields that become CSV columns as they are (nested dicts are flattened below)
-INFO_COLUMNS = ("model", "mode", "framework", "style", "variant", "precision", "layout", "device",
+INFO_COLUMNS = ("model", "mode", "framework", "style", "variant", "precision", "emulated",
+                "layout", "device",
                 "gpu_name", "phase",
                 "batch", "dropout", "data", "images_per_s", "flops_per_call", "gflops", "mfu",
                 "first_call_s", "first_call_cache", "first_call_cold_s", "first_call_cold_cache",

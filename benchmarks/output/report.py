@@ -432,6 +432,7 @@ def header(raw: dict[str, Any], command: str) -> list[str]:
         f"{info.get('cores', '?')} cores; GPU: {gpu or 'none used'}",
         f"- OS: {info.get('system', '?')} {info.get('release', '')}; Python {versions.get('python')}",
         machine_identity.line(raw),
+        *machine_identity.emulated_line(raw),
         f"- {describe_versions(versions)}, "
         f"CUDA {versions.get('cuda')}, cuDNN {versions.get('cudnn')}, numpy {versions.get('numpy')}",
         "- Threads: intra-op " + " / ".join(f"{threads.get(f'{fw.key}_intra_op')} ({fw.display})"
