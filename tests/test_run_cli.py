@@ -146,10 +146,14 @@ def test_ctrl_c_during_pass_2_keeps_pass_1_and_resume_completes(tmp_path):
     command = [sys.executable, "-m", "benchmarks.cli", "run", *TINY, "--passes", "2",
                "--skip-parity", "--out", str(out)]
     # a terminal's process has SIGINT at its default; a suite started in the background by a
-    # non-interactive shell inherits it ignored, and so would the run without this
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # non-interactive shell has it ignored, which the run would inherit. A handled signal is
+    # reset to its default across exec (a preexec_fn would fork beside JAX's threads).
+    saved = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+    finally:
+        signal.signal(signal.SIGINT, saved)
     deadline = time.monotonic() + 300
     while not (out / "passes" / "pass-2.log").exists():  # written as pass 2 starts
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
