@@ -137,16 +137,29 @@ RUN_ACCURACY_SEEDS = 1
 RUN_STATE = "run.json"  # in DIR: how the run was asked for, so --resume can finish it
 
 
-def _record_history(results: Path, history: Path, out: Path) -> int:
-    from benchmarks.analysis.history import append_history, trend_plot, write_github_action_benchmark
+def _for_history(results: Path) -> dict:
+    """A results file as the history keeps it: with the configurations whose parity passed
+    (parity*.json beside it), so verdicts later drawn from the history are gated as the
+    report's are, and the commit it measured (pytest-benchmark's record, else this
+    checkout's)."""
+    from benchmarks.analysis.best import passed_configs
     from benchmarks.analysis.results import load_json
-    from benchmarks.output.report import git_commit
+    from benchmarks.output.report import commit_info, parities_beside
 
     raw = load_json(results)
-    frame = append_history(raw, history, git_commit())
-    trend_plot(frame, history.with_name("history.png"))
+    raw["sidebyside"] = {"parity_passed": sorted(map(list, passed_configs(parities_beside(results))))}
+    if (raw.get("commit_info") or {}).get("id") in (None, "", "unversioned"):
+        raw["commit_info"] = commit_info()
+    return raw
+
+
+def _record_history(results: Path, history: Path, out: Path) -> int:
+    from benchmarks.analysis.history import save_run, write_github_action_benchmark
+
+    raw = _for_history(results)
+    saved = save_run(raw, history, raw["commit_info"])
     write_github_action_benchmark(raw, out / "github-action-benchmark.json")
-    print(f"appended {len(raw['benchmarks'])} rows to {history}")
+    print(f"saved the run to the history: {saved}")
     return 0
 
 
@@ -211,7 +224,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"sidebyside run: error: {err}", file=sys.stderr)
         return 2
     args.passes = args.passes or (QUICK_PASSES if args.quick else DEFAULT_PASSES)
-    args.history = args.history or args.out / "history.csv"
+    args.history = args.history or args.out / "history"
     args.out.mkdir(parents=True, exist_ok=True)
     final = args.out / "benchmarks.json"
     plan = Plan(args.out, args.passes, tuple(_matrix_options(args)),
@@ -277,8 +290,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from benchmarks.output.report import build
 
     try:
-        command = getattr(args, "command_line", None) or (
-            "sidebyside report " + " ".join(map(str, args.results)))
+        command = getattr(args, "command_line", None) or "sidebyside " + " ".join(args.argv)
         written = build(args.results, args.out, args.parity, command=command,
                         accuracy_path=getattr(args, "accuracy", None))
     except ResultsError as err:
@@ -295,7 +307,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     try:
         threshold = parse_threshold(args.threshold)
-        history = args.history or args.current.parent / "history.csv"
+        history = args.history or args.current.parent / "history"
         rows = load_and_compare(args.baseline, args.current, threshold,
                                 None if args.no_history else history, args.allow_version_change)
     except (ResultsError, ValueError) as err:
@@ -311,6 +323,52 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"sidebyside compare: {why}; nothing was judged", file=sys.stderr)
         return NOTHING_COMPARABLE
     return 1 if any(r.mark == "+" for r in rows) else 0
+
+
+def cmd_site(args: argparse.Namespace) -> int:
+    from benchmarks.analysis.compare import parse_threshold
+    from benchmarks.analysis.results import ResultsError
+    from benchmarks.output.site import build_site, repo_url
+
+    if not args.history.is_dir():
+        print(f"sidebyside site: error: {args.history}: no such history folder; `sidebyside run "
+              "--history DIR` saves runs into one", file=sys.stderr)
+        return 2
+    if args.report is not None and not (args.report / "report.md").exists():
+        print(f"sidebyside site: error: {args.report}: no report.md there; `sidebyside run` or "
+              "`sidebyside report` writes one", file=sys.stderr)
+        return 2
+    try:
+        written, skipped = build_site(args.history, args.out, args.report,
+                                      args.repo or repo_url(), parse_threshold(args.threshold))
+    except (ResultsError, ValueError) as err:
+        print(f"sidebyside site: error: {err}", file=sys.stderr)
+        return 2
+    for why in skipped:
+        print(f"sidebyside site: warning: {why}", file=sys.stderr)
+    print(f"wrote {len(written)} files; open {args.out / 'index.html'}")
+    return 0
+
+
+def cmd_save_history(args: argparse.Namespace) -> int:
+    from benchmarks.analysis.history import migrate_csv, save_run
+    from benchmarks.analysis.results import ResultsError
+
+    try:
+        whole = [_for_history(p) for p in args.files if p.suffix != ".csv"]
+        saved, used = [], set()
+        for csv in (p for p in args.files if p.suffix == ".csv"):
+            paths, dates = migrate_csv(csv, args.history, whole)
+            saved += paths
+            used |= dates
+        saved += [save_run(raw, args.history, raw["commit_info"]) for raw in whole
+                  if raw["datetime"] not in used]
+    except ResultsError as err:
+        print(f"sidebyside save-history: error: {err}", file=sys.stderr)
+        return 2
+    for path in saved:
+        print(f"saved {path}")
+    return 0
 
 
 DEFAULT_PAIRS = 8  # 16 runs: chosen from A/A and --threads 1 runs (README, "Interleaved A/B")
@@ -551,23 +609,29 @@ def build_parser() -> argparse.ArgumentParser:
                           f"{accuracy_defaults.DEFAULT_TARGET * 100:.0f}%% with every selected mode, "
                           f"{RUN_ACCURACY_SEEDS} seed, about a minute on 2 CPU cores; "
                           "--quick never does)")
-    run.add_argument("--history", type=Path, metavar="CSV",
-                     help="history file to append this run's medians to (default DIR/history.csv, "
-                          "inside --out; its trend plot goes beside it). The committed "
-                          "reports/history.csv grows only when named here")
+    run.add_argument("--history", type=Path, metavar="HIST",
+                     help="history folder to save this run into, whole, as pytest-benchmark "
+                          "stores runs (HIST/<machine>/NNNN_<commit>_<date>.json; default "
+                          "DIR/history, inside --out). `sidebyside compare` and `sidebyside "
+                          "site` read it; the committed reports/history grows only when named "
+                          "here")
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser(
         "report", help="turn results JSON into report.md, results.csv and figures",
         description="Read pytest-benchmark JSON written by `sidebyside run` or `pytest "
-                    "--benchmark-only --benchmark-json` (the first file supplies the header) and "
-                    "write DIR/report.md, DIR/results.csv and DIR/*.png. Nothing in DIR changes "
-                    "if anything fails. Exit status: 0 written, 2 unusable input.")
+                    "--benchmark-only --benchmark-json` and write DIR/report.md, DIR/results.csv "
+                    "and DIR/*.png. The report is of the first file's machine (its files are "
+                    "pooled); results from other machines (another CPU model, core count or OS) "
+                    "add the section 'Across machines', which lines up the same cases per "
+                    "machine, each judged with the parity results beside its own file, and shows "
+                    "where a verdict flips. Nothing in DIR changes if anything fails. Exit "
+                    "status: 0 written, 2 unusable input.")
     report.add_argument("results", nargs="+", type=Path, metavar="RESULTS.json")
     _out_option(report, "reports")
     report.add_argument("--parity", type=Path, metavar="PATH",
-                        help="parity JSON to summarize (default: parity.json beside the first "
-                             "results file, if there)")
+                        help="parity JSON to summarize (default: parity*.json beside the first "
+                             "results file, if there; other machines: always beside their file)")
     report.add_argument("--accuracy", type=Path, metavar="PATH",
                         help="accuracy JSON from `sidebyside accuracy` to summarize (default: "
                              "accuracy.json beside the first results file, if there)")
@@ -590,11 +654,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="slowdowns smaller than this never fail (default 10%%)")
     compare.add_argument("--markdown", type=Path, metavar="PATH",
                          help="also write the table as markdown to PATH")
-    compare.add_argument("--history", type=Path, metavar="CSV",
-                         help="earlier runs (the CSV `sidebyside run` appends to) whose spread, for "
-                              "the same machine and threads, is the run-to-run noise each ratio is "
-                              f"judged against once a benchmark has {MIN_HISTORY_RUNS} such runs "
-                              "(default: history.csv beside CURRENT.json, if present)")
+    compare.add_argument("--history", type=Path, metavar="HIST",
+                         help="earlier runs (the folder `sidebyside run --history` saves into) "
+                              "whose spread, for the same machine, threads and matrix, is the "
+                              "run-to-run noise each ratio is judged against once a benchmark has "
+                              f"{MIN_HISTORY_RUNS} such runs (default: history/ beside "
+                              "CURRENT.json, if present)")
     compare.add_argument("--allow-version-change", action="store_true",
                          help="compare runs made with different framework versions on "
                               "purpose (an upgrade); the note column names both versions, and "
@@ -602,6 +667,44 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--no-history", action="store_true",
                          help="ignore the history: judge against pass or round noise only")
     compare.set_defaults(func=cmd_compare)
+
+    site = sub.add_parser(
+        "site", help="the history as a static web page (offline; GitHub Pages)",
+        description="Build a static site from a history folder: the latest run of each machine at "
+                    "each framework's best (verdicts colour-coded), one time series per "
+                    "benchmark with its interval over the passes and markers where a run was "
+                    "judged slower or faster than the run before (compare's statistics), "
+                    "selectors for every axis, a log-scale toggle, the runs with their commits, "
+                    "and the latest report as HTML. Everything it needs is in SITE (plotly.js "
+                    "included): it opens from file:// and from GitHub Pages with no network. "
+                    "Unreadable or foreign JSON in the history is skipped with a warning naming "
+                    "it. Exit status: 0 written, 2 bad input.")
+    site.add_argument("--history", type=Path, required=True, metavar="HIST",
+                      help="the history folder `sidebyside run --history` saves runs into")
+    _out_option(site, "site", "folder to write the site into")
+    site.add_argument("--report", type=Path, metavar="DIR",
+                      help="a folder with report.md and its figures (`sidebyside run --out DIR`) "
+                           "to include as report.html")
+    site.add_argument("--repo", metavar="URL",
+                      help="repository URL for links to commits (default: the git remote "
+                           "'origin' of this checkout when it is on GitHub)")
+    site.add_argument("--threshold", default="10%",
+                      help="a marker needs a change beyond this (default 10%%, as compare)")
+    site.set_defaults(func=cmd_site)
+
+    save = sub.add_parser(
+        "save-history", help="save results, or an old history.csv, into a history folder",
+        description="Save runs into a history folder as `sidebyside run --history` does: "
+                    "results JSON (with the parity results beside each file), or the runs of a "
+                    "history.csv (what `sidebyside run` appended to before the history kept "
+                    "whole runs). A CSV run whose whole results file is also given is saved from "
+                    "that file; the others keep the medians, IQR and rounds the CSV has, marked "
+                    "migrated (compare cannot judge them). Exit status: 0 saved, 2 unreadable "
+                    "input.")
+    save.add_argument("--history", type=Path, required=True, metavar="HIST",
+                      help="the history folder to save into")
+    save.add_argument("files", type=Path, nargs="+", metavar="RESULTS.json|HISTORY.csv")
+    save.set_defaults(func=cmd_save_history)
 
     ab = sub.add_parser(
         "ab", help="interleaved A/B: did an upgrade, a setting or a commit make us slower?",

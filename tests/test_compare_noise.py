@@ -70,17 +70,35 @@ def test_false_discovery_control_across_benchmarks():
     assert sum(r.mark == "+" for r in rows.values()) == 1
 
 
-def test_compare_command_reads_the_history(tmp_path, capsys):
+def scaled(raw, factor: float, date: str):
+    """``raw`` with every time multiplied by ``factor``, dated ``date``."""
+    out = raw
+    for b in raw["benchmarks"]:
+        out = slowed(out, b["name"], factor)
+    return {**out, "datetime": date}
+
+
+def test_compare_command_reads_the_history_folder(tmp_path, capsys):
     import json
+
+    from benchmarks.analysis.history import save_run
 
     raw = standard_run()
     base, cur = tmp_path / "a.json", tmp_path / "b.json"
     base.write_text(json.dumps(raw))
     cur.write_text(json.dumps(slowed(raw, TRAIN64, 1.25)))
-    csv = tmp_path / "history.csv"
-    history_for(raw, 0.15).to_csv(csv, index=False)
-    assert main(["compare", str(base), str(cur), "--history", str(csv)]) == 0
+    history = tmp_path / "history"
+    offsets = np.linspace(-1, 1, 8)
+    for i, off in enumerate(offsets / offsets.std(ddof=1) * 0.15):
+        save_run(scaled(raw, float(np.exp(off)), f"2026-11-{10 + i:02d}T00:00:00"), history,
+                 {"id": f"{i:07x}", "dirty": False})
+    assert main(["compare", str(base), str(cur), "--history", str(history)]) == 0
+    assert "noise: between runs (8 earlier runs)" in capsys.readouterr().out
     assert main(["compare", str(base), str(cur), "--no-history"]) == 3  # one pass: not judged
-    csv.write_text("not,a\nhistory")
-    assert main(["compare", str(base), str(cur), "--history", str(csv)]) == 2
-    assert "history CSV lacks columns" in capsys.readouterr().err
+    # the same folder found beside CURRENT.json by default
+    (tmp_path / "history").rename(tmp_path / "kept")
+    assert main(["compare", str(base), str(cur)]) == 3
+    old_csv = tmp_path / "history.csv"
+    old_csv.write_text("commit,date\n")
+    assert main(["compare", str(base), str(cur), "--history", str(old_csv)]) == 2
+    assert "sidebyside save-history" in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """report, CSV, compare and history from fixture results: numbers checked, not just files."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.analysis.compare import compare_runs
-from benchmarks.analysis.history import append_history, github_action_benchmark
+from benchmarks.analysis.history import github_action_benchmark
 from benchmarks.cli import main
 from tests.fixtures import bench, run, slowed, standard_passes, standard_run
 
@@ -172,17 +173,6 @@ def test_report_failure_leaves_existing_output_unchanged(tmp_path, monkeypatch):
     assert (out / "report.md").read_text() == "old report"
 
 
-def test_history_appends_without_rewriting(tmp_path):
-    path = tmp_path / "history.csv"
-    append_history(standard_run(), path, "aaa")
-    first = path.read_text()
-    history = append_history(slowed(standard_run(), TRAIN64, 2.0), path, "bbb")
-    assert path.read_text().startswith(first)
-    assert len(history) == 12 and list(history.commit.unique()) == ["aaa", "bbb"]
-    medians = history[history.name == TRAIN64].median_s.tolist()
-    assert medians == pytest.approx([0.080, 0.160])
-
-
 def test_github_action_benchmark_export():
     entries = {e["name"]: e for e in github_action_benchmark(standard_run())}
     assert entries[TRAIN64]["unit"] == "ms" and entries[TRAIN64]["value"] == pytest.approx(80.0)
@@ -292,3 +282,56 @@ def test_the_header_names_the_cpu_features_that_decide_the_results(tmp_path):
     assert machine_identity.slug(raw) == "amd-epyc-avx2-2c"
     raw["machine_info"]["cpu"] = {}
     assert "not recorded" in machine_identity.line(raw)
+
+
+EPYC = Path(__file__).resolve().parents[1] / "reports" / "cpu-amd-epyc-avx512bf16-2c"
+
+
+def _machine(raw, cpu_model, flags, folder, parity=True):
+    raw["machine_info"].update(cpu_model=cpu_model, cpu={"flags": flags})
+    folder.mkdir()
+    if parity:  # a real parity result: every fp32 mode of both models passed
+        shutil.copy(EPYC / "parity.json", folder)
+    return write(folder / "benchmarks.json", raw)
+
+
+def test_report_over_two_machines_lines_up_their_verdicts_and_marks_the_flips(tmp_path):
+    """tf-graph twice as fast as torch-eager on one CPU, half as fast on the other: the
+    report is of the first machine, and its section "Across machines" shows both verdicts."""
+    xeon = _machine(standard_passes(), "Intel(R) Xeon(R) Processor",
+                    ["avx2", "avx512f", "avx512_bf16", "amx_bf16"], tmp_path / "xeon")
+    epyc_raw = standard_passes(seed=1)
+    for batch in (1, 64):
+        epyc_raw = slowed(epyc_raw, f"test_step[train-workshop-tf-graph-cpu-b{batch}]", 4.0)
+    epyc = _machine(epyc_raw, "AMD EPYC 7B13", ["avx2"], tmp_path / "epyc")
+    assert main(["report", str(xeon), str(epyc), "--out", str(tmp_path / "rep")]) == 0
+    report = (tmp_path / "rep" / "report.md").read_text()
+    assert "machine slug intel-xeon-amx-2c" in report.split("## ")[0]  # the header: the first's
+    assert len(pd.read_csv(tmp_path / "rep" / "results.csv")) == 6  # its rows only
+    section = report.split("## Across machines")[1]
+    assert "**intel-xeon-amx-2c**" in section and "**amd-epyc-avx2-2c**" in section
+    assert "AVX512_BF16" in section.split("**amd-epyc-avx2-2c**")[0]
+    rows = [t for t in section.splitlines() if t.startswith("| workshop | train |")]
+    assert len(rows) == 2, rows  # the at-best table: batches 1 and 64
+    for row in rows:
+        xeon_cell, epyc_cell, change = row.split(" | ")[4:7]
+        for cell, fastest in ((xeon_cell, "TensorFlow"), (epyc_cell, "PyTorch")):
+            speedup = float(cell.removeprefix(f"{fastest} fastest, ").split("x [")[0])
+            assert speedup == pytest.approx(2.0, rel=0.05), row
+        assert change == "**flips** |"
+    assert "tf-graph vs torch-eager, 2 cases: the same verdict in 0, flips in 2" in section
+    # tf-graph 4x slower there: no longer faster than tf-eager (20 ms each)
+    assert "tf-graph vs tf-eager, 2 cases: the same verdict in 0, flips in 0, differs in 2" in section
+    assert "Not measured on intel-xeon-amx-2c, amd-epyc-avx2-2c" in section  # fp32 only
+
+
+def test_a_machine_without_parity_results_gives_no_verdict_across_machines(tmp_path):
+    xeon = _machine(standard_passes(), "Intel(R) Xeon(R) Processor", ["avx2"], tmp_path / "xeon")
+    epyc = _machine(standard_passes(seed=1), "AMD EPYC 7B13", ["avx2"], tmp_path / "epyc",
+                    parity=False)
+    assert main(["report", str(xeon), str(epyc), "--out", str(tmp_path / "rep")]) == 0
+    section = (tmp_path / "rep" / "report.md").read_text().split("## Across machines")[1]
+    assert ("Not measured: no case has a parity-passing configuration of two frameworks on "
+            "every machine") in section
+    # the mode pairs need no parity: both machines agree there
+    assert "tf-graph vs torch-eager, 2 cases: the same verdict in 2" in section

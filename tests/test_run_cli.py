@@ -15,10 +15,10 @@ def sidebyside(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
-def test_run_writes_benchmarks_parity_report_and_history(tmp_path):
+def test_run_writes_benchmarks_parity_report_and_history_in_its_folder(tmp_path):
     out = tmp_path / "out"
-    history = tmp_path / "history" / "history.csv"
-    run = sidebyside("run", *TINY, "--passes", "2", "--out", str(out), "--history", str(history))
+    committed = sorted((ROOT / "reports" / "history").rglob("*.json"))
+    run = sidebyside("run", *TINY, "--passes", "2", "--out", str(out))
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     bench = json.loads((out / "benchmarks.json").read_text())
     ids = {b["name"] for b in bench["benchmarks"]}
@@ -37,22 +37,17 @@ def test_run_writes_benchmarks_parity_report_and_history(tmp_path):
     assert "PASSED" in (out / "passes" / "pass-1.log").read_text()
     assert "## The workshop's claims, checked" in run.stdout and "report: " in run.stdout
     assert sorted(p.name for p in out.iterdir()) == [
-        "benchmarks.json", "first_call.png", "github-action-benchmark.json", "parity.json",
-        "passes", "report.md", "results.csv", "run.json",
+        "benchmarks.json", "first_call.png", "github-action-benchmark.json", "history",
+        "parity.json", "passes", "report.md", "results.csv", "run.json",
         "throughput-cpu.png"]  # one mode: no speed-up pairs
     assert "## Parity" in (out / "report.md").read_text()
-    assert len(history.read_text().splitlines()) == 1 + len(bench["benchmarks"])
-    assert (history.parent / "history.png").exists()
+    # the run saved whole into the history inside --out (not the checkout's), with its parity
+    [saved] = (out / "history").glob("*/0001_*.json")
+    kept = json.loads(saved.read_text())
+    assert kept["benchmarks"] == bench["benchmarks"] and kept["commit_info"]["id"]
+    assert ["cpu", "fp32", "default", "workshop", "torch-eager"] in kept["sidebyside"]["parity_passed"]
+    assert sorted((ROOT / "reports" / "history").rglob("*.json")) == committed
     assert all(b["stats"]["iterations"] == 1 for b in bench["benchmarks"])  # schema kept
-
-
-def test_history_defaults_to_the_output_folder_not_the_checkout(tmp_path):
-    before = (ROOT / "reports" / "history.csv").read_bytes()
-    out = tmp_path / "out"
-    run = sidebyside("run", *TINY, "--passes", "1", "--skip-parity", "--out", str(out))
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert (out / "history.csv").exists() and (out / "history.png").exists()
-    assert (ROOT / "reports" / "history.csv").read_bytes() == before
 
 
 def test_bad_option_is_rejected_before_anything_runs(tmp_path):

@@ -2,7 +2,7 @@
 
 The noise each ratio is judged against comes from the widest level of repetition available
 (see benchmarks/analysis/stats.py): earlier runs of the same benchmark on the same machine and thread
-count in the history CSV (at least MIN_HISTORY_RUNS), else the passes. Rounds of one process
+count in the history (at least MIN_HISTORY_RUNS), else the passes. Rounds of one process
 judge nothing: a single-pass run against another without history is `?`, not judged.
 `+` tests H0: ratio <= 1 + threshold (and `-` H0: ratio >= 1 / (1 + threshold)), so a mark
 is evidence of a change beyond the threshold, not merely of a change. Marks are decided after
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmarks.analysis.history import read_history
 from benchmarks.analysis.results import (
-    ResultsError,
     is_quick,
     load_json,
     machine_fingerprint,
@@ -169,22 +169,6 @@ def fdr_marks(rows: list[Row]) -> list[Row]:
     return [replace(r, q=q, mark=_mark(r.ratio, q <= FDR)) if t
             else replace(r, mark="?") if r.mark == "=" else r
             for r, t, q in zip(rows, tested, q_values([r.p for r in rows], tested), strict=True)]
-
-
-def read_history(path: Path | None) -> pd.DataFrame | None:
-    """The history CSV written by `sidebyside run`, or None when there is none."""
-    if path is None or not path.exists():
-        return None
-    try:
-        history = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise ResultsError(f"{path}: not a readable history CSV ({err}); pass --no-history or "
-                           "point --history at the file `sidebyside run` appends to") from None
-    missing = {"machine", "date", "name", "median_s"} - set(history.columns)
-    if missing:
-        raise ResultsError(f"{path}: history CSV lacks columns {sorted(missing)}; pass "
-                           "--no-history or point --history at the file `sidebyside run` appends to")
-    return history
 
 
 def load_and_compare(baseline: Path, current: Path, threshold: float,

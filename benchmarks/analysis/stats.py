@@ -321,3 +321,15 @@ def verdicts(ratios: list[Ratio]) -> list[str]:
             out[i] = (("faster" if ratios[i].value < 1 else "slower") if q <= FDR
                       else "no significant difference")
     return out
+
+
+def run_interval(pass_medians: Sequence[float]) -> tuple[float, float, float]:
+    """A run's typical time (the geometric mean of its pass medians) with a 95% t interval
+    over the passes, on the log scale; one pass gives no interval (NaN bounds): the rounds of
+    one process are not replicates."""
+    logs = np.log(np.asarray(pass_medians, dtype=float))
+    centre = float(np.exp(logs.mean()))
+    if len(logs) < 2:
+        return centre, float("nan"), float("nan")
+    half = stats.t.ppf(0.5 + CONFIDENCE / 2, len(logs) - 1) * logs.std(ddof=1) / np.sqrt(len(logs))
+    return centre, float(np.exp(logs.mean() - half)), float(np.exp(logs.mean() + half))

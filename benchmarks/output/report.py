@@ -13,10 +13,12 @@ from typing import Any
 import pandas as pd
 
 from benchmarks.analysis import best, machine_identity
+from benchmarks.analysis.machines import Machine
+from benchmarks.analysis.machines import group as group_machines
 from benchmarks.analysis.results import ResultsError, load_frames, machine_fingerprint
 from benchmarks.analysis.stats import CONTENDED, PAIRED_PASSES, WITHIN_RUN, same_run_ratios, verdicts
 from benchmarks.matrix import PHASES
-from benchmarks.output import dp_report, overhead_report, plots
+from benchmarks.output import dp_report, machines_report, overhead_report, plots
 from benchmarks.tasks.distributed import summarize
 from impls.framework import Comparison
 from impls.frameworks import FRAMEWORKS, describe_versions
@@ -35,13 +37,27 @@ def comparisons() -> tuple[Comparison, ...]:
 COMPARISONS = comparisons()
 
 
-def git_commit() -> str:
+def _git(*args: str) -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, cwd=Path(__file__).parent, timeout=10)
-        return out.stdout.strip() or "unknown"
+        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
+                              cwd=Path(__file__).parent).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return ""
+
+
+def git_commit() -> str:
+    return _git("rev-parse", "--short", "HEAD") or "unknown"
+
+
+def commit_info() -> dict[str, Any]:
+    """This checkout's commit as pytest-benchmark's commit_info records it (id, dirty,
+    branch), for runs saved to the history; 'unversioned' outside a git checkout."""
+    sha = _git("rev-parse", "HEAD")
+    if not sha:
+        return {"id": "unversioned", "dirty": False, "project": "sidebyside"}
+    return {"id": sha, "time": _git("log", "-1", "--format=%cI"),
+            "dirty": bool(_git("status", "--porcelain")), "project": "sidebyside",
+            "branch": _git("rev-parse", "--abbrev-ref", "HEAD")}
 
 
 def speedup_table(steps: pd.DataFrame) -> pd.DataFrame:
@@ -461,14 +477,33 @@ def _beside(paths: list[Path], given: Path | None, name: str, remake: str) -> di
         raise ResultsError(f"{path}: cannot read it ({err}); write it again with `{remake}`") from None
 
 
+def parities_beside(first: Path, given: Path | None = None) -> list[dict[str, Any]]:
+    """The parity results for a machine: the file given, else parity*.json beside its first
+    results file."""
+    return [_beside([first], path, path.name, "sidebyside parity --json PATH")
+            for path in ([given] if given else sorted(first.parent.glob("parity*.json")))]
+
+
+def _machines(paths: list[Path], raws: list[dict[str, Any]], frame: pd.DataFrame,
+              parity_path: Path | None) -> list[Machine]:
+    """The results per machine, the first file's machine first (the report's own); --parity
+    names the first machine's parity results."""
+    out = []
+    for slug, idx in group_machines(raws):
+        mine = [paths[i] for i in idx]
+        out.append(Machine(slug, raws[idx[0]], mine,
+                           frame[frame.source.isin([str(p) for p in mine])].reset_index(drop=True),
+                           parities_beside(mine[0], parity_path if not out else None)))
+    return out
+
+
 def build(paths: list[Path], out: Path, parity_path: Path | None = None,
           command: str = "sidebyside report", accuracy_path: Path | None = None) -> list[Path]:
     """Write report.md, results.csv and PNGs into ``out`` via a temporary folder: a failure
     leaves ``out`` as it was."""
     frame, raws = load_frames(paths)
-    parities = [_beside(paths, path, path.name, "sidebyside parity --json PATH")
-                for path in ([parity_path] if parity_path else
-                             sorted(paths[0].parent.glob("parity*.json")))]
+    machines = _machines(paths, raws, frame, parity_path)
+    frame, raw, parities = machines[0].frame, machines[0].raw, machines[0].parities
     acc = _beside(paths, accuracy_path, "accuracy.json", "sidebyside accuracy --out DIR")
     dp = _beside(paths, None, "distributed.json", "sidebyside distributed --out DIR")
     over = _beside(paths, None, "overhead.json", "sidebyside overhead --out DIR")
@@ -497,11 +532,11 @@ def build(paths: list[Path], out: Path, parity_path: Path | None = None,
         dp_figure = None if dp_frame.empty else plots.scaling(dp_frame, staging / "scaling.png")
         over_figure = (plots.breakdown(over["breakdown"], staging / "breakdown.png")
                        if over and over.get("breakdown") else None)
-        lines = ["# sidebyside report", "", *header(raws[0], command),
-                 contention_line(frame[frame.name.str.startswith("test_")], raws[0]), "",
+        lines = ["# sidebyside report", "", *header(raw, command),
+                 contention_line(frame[frame.name.str.startswith("test_")], raw), "",
                  "## The workshop's claims, checked", "",
                  *claims(steps, table, streams, acc, tuned, parities), "",
-                 "## Step times", "", *phase_tables(steps, under_measured(raws[0])),
+                 "## Step times", "", *phase_tables(steps, under_measured(raw)),
                  "## First call (trace / compile + one step, fresh instance)", "",
                  *first_call_table(steps), "", "## Speed-ups", "", *speedup_lines(table),
                  "## Each framework at its best", "", *best.lines(tuned, parities), "",
@@ -513,6 +548,8 @@ def build(paths: list[Path], out: Path, parity_path: Path | None = None,
                  *overhead_report.lines(over, over_figure and over_figure.name), "",
                  "## Parity", "", *[line for parity in parities or [None]
                                      for line in [*parity_lines(parity), ""]],
+                 *([] if len(machines) < 2 else
+                   ["## Across machines", "", *machines_report.lines(machines, speedup_table), ""]),
                  "## Figures", ""]
         lines += [f"![{f.stem}]({f.name})" for f in figures]
         (staging / "report.md").write_text("\n".join(lines) + "\n")
