@@ -39,5 +39,6 @@ VERSION_KEYS = tuple(p for fw in FRAMEWORKS.values() for p in fw.version_package
 def describe_versions(versions: dict) -> str:
     """'PyTorch 2.14.1, TensorFlow 2.21.0' from a run's recorded package versions."""
     return ", ".join(
-        f"{fw.display} {next((versions[p] for p in fw.version_packages if versions.get(p)), None)}"
+        f"{fw.display} "
+        + next((versions[p] for p in fw.version_packages if versions.get(p)), "not recorded")
         for fw in FRAMEWORKS.values())

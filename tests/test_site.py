@@ -141,4 +141,10 @@ def test_an_old_history_csv_migrates_into_the_folder(tmp_path):
     assert all(b["extra_info"]["migrated"] == MIGRATED for b in old.raw["benchmarks"])
     assert old.commit == "71d9ff3" and kept.commit == "21eb430"
     assert kept.raw["benchmarks"] == whole["benchmarks"]
+    # the site takes a series' axes from the run that has them, not the migrated one first
+    assert main(["site", "--history", str(tmp_path / "hist"), "--out", str(tmp_path / "site")]) == 0
+    series = next(s for s in site_data(tmp_path / "site")["series"] if s["name"] == TRAIN64)
+    assert (series["model"], series["mode"], series["batch"], series["precision"]) == \
+        ("workshop", "torch-eager", 64, "fp32")
+    assert series["low"][0] is None and series["low"][1] is not None  # medians only: no interval
     assert main(["save-history", "--history", str(tmp_path / "h"), str(tmp_path / "nope.csv")]) == 2

@@ -230,7 +230,8 @@ def claim_line(steps: pd.DataFrame, parities: list[dict[str, Any]]) -> str:
         return (f"- At each framework's best (fastest parity-passing configuration of each): no "
                 f"verdict in {len(compared)} cases (one pass, or contended; run with --passes 3).")
     wins = ", ".join(f"{fw.display} fastest in {counts.get(f'{fw.display} fastest', 0)}"
-                     for fw in FRAMEWORKS.values())
+                     if compared[name].notna().any() else f"{fw.display} not measured"
+                     for name, fw in FRAMEWORKS.items())
     return (f"- At each framework's best (fastest parity-passing configuration of each), of "
             f"{len(compared)} cases: {wins}, no significant difference in "
             f"{counts.get('no significant difference', 0)}"

@@ -451,7 +451,8 @@ def header(raw: dict[str, Any], command: str) -> list[str]:
         *machine_identity.emulated_line(raw),
         f"- {describe_versions(versions)}, "
         f"CUDA {versions.get('cuda')}, cuDNN {versions.get('cudnn')}, numpy {versions.get('numpy')}",
-        "- Threads: intra-op " + " / ".join(f"{threads.get(f'{fw.key}_intra_op')} ({fw.display})"
+        "- Threads: intra-op " + " / ".join(f"{threads.get(f'{fw.key}_intra_op', 'not recorded')} "
+                                            f"({fw.display})"
                                             for fw in FRAMEWORKS.values())
         + f", inter-op {threads.get('inter_op')}"
         + (f"; process kept on cores {threads['pinned_cores']}" if threads.get("pinned_cores")

@@ -26,6 +26,7 @@ from benchmarks.analysis.stats import run_interval
 from impls.frameworks import FRAMEWORKS, describe_versions
 
 AXES = ["model", "mode", "phase", "batch", "precision", "layout", "device", "machine"]
+DEFAULTS = {"precision": "fp32", "layout": "default"}  # results from before those axes
 PAGE_FILES = ("index.html", "site.js", "site.css")
 MARK_WORDS = {"+": "slower", "-": "faster"}
 
@@ -83,17 +84,14 @@ def _series(runs: list[Run], marks: list[dict[str, str]]) -> list[dict[str, Any]
         slug = machine_identity.slug(run.raw)
         for bench in run.raw["benchmarks"]:
             info = bench.get("extra_info", {})
-            key = (bench["name"], slug)
-            if key not in series:
-                series[key] = {"name": bench["name"], "machine": slug,
-                               **{axis: info.get(axis) for axis in AXES if axis != "machine"},
-                               "run": [], "y": [], "low": [], "high": [], "mark": []}
-                series[key]["precision"] = series[key]["precision"] or "fp32"
-                series[key]["layout"] = series[key]["layout"] or "default"
+            one = series.setdefault((bench["name"], slug), {
+                "name": bench["name"], "machine": slug, "run": [], "y": [], "low": [],
+                "high": [], "mark": []})
+            for axis in AXES[:-1]:  # a migrated run has no extra_info: a later one fills them
+                one[axis] = one.get(axis) or info.get(axis) or DEFAULTS.get(axis)
             measured = timings(bench)
             centre, low, high = (run_interval(measured.pass_medians) if measured is not None
                                  else (bench["stats"]["median"], np.nan, np.nan))
-            one = series[key]
             one["run"].append(i)
             one["y"].append(centre)
             one["low"].append(None if np.isnan(low) else low)

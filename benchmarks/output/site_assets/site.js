@@ -127,6 +127,8 @@ function drawHistory() {
   Plotly.react("chart", traces, layout, { displaylogo: false, responsive: true });
 }
 
+function newestMachine() { return D.runs[D.runs.length - 1].machine; }
+
 function buildSelectors() {
   const box = document.getElementById("selectors");
   const defaults = { phase: "train", batch: "64", precision: "fp32", layout: "default", device: "cpu" };
@@ -134,7 +136,7 @@ function buildSelectors() {
     const values = sorted(D.series.map((s) => s[axis]).filter((v) => v !== null && v !== undefined));
     const select = el("select", { id: `sel-${axis}` });
     fill(select, ["all", ...values]);
-    const preset = axis === "model" || axis === "machine" ? values[0] : defaults[axis];
+    const preset = axis === "model" ? values[0] : axis === "machine" ? newestMachine() : defaults[axis];
     if (preset !== undefined && values.map(String).includes(String(preset))) select.value = String(preset);
     filters[axis] = select.value === "all" ? "" : select.value;
     select.addEventListener("change", () => {
@@ -178,7 +180,7 @@ function main() {
   }
   const machines = Object.keys(D.overview);
   const machineSelect = document.getElementById("ov-machine");
-  fill(machineSelect, machines);
+  fill(machineSelect, machines, newestMachine());
   machineSelect.addEventListener("change", drawOverview);
   document.getElementById("ov-precision").addEventListener("change", drawOverview);
   drawOverview();
