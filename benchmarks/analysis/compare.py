@@ -80,12 +80,10 @@ def run_noise(history: pd.DataFrame | None, baseline: dict[str, Any],
         same = same[same.quick.astype(str) == str(is_quick(baseline))]
     if "contended" in same:  # a run timed beside other work says nothing about the noise
         same = same[same.contended.astype(str) != "True"]
-    noise = {}
-    for name, rows in same.groupby("name"):
-        recent = np.log(rows.median_s.to_numpy()[-HISTORY_RUNS:])
-        if len(recent) >= MIN_HISTORY_RUNS:
-            noise[name] = (float(recent.std(ddof=1)), len(recent))
-    return noise
+    recent = same.assign(log=np.log(same.median_s.astype(float))).groupby("name").tail(HISTORY_RUNS)
+    spread = recent.groupby("name").log.agg(["std", "count"])  # std: ddof 1
+    return {name: (float(sd), int(n)) for name, sd, n in
+            zip(spread.index, spread["std"], spread["count"], strict=True) if n >= MIN_HISTORY_RUNS}
 
 
 def _mark(ratio: float, significant: bool) -> str:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from scipy.stats import gmean
 
 from benchmarks.analysis import machine_identity
 from benchmarks.analysis.results import (
@@ -104,7 +104,8 @@ def history_frame(runs: list[Run]) -> pd.DataFrame:
 def run_median(bench: dict[str, Any]) -> float:
     """The run's typical time: geometric mean of its pass medians (the median for one pass),
     the same summary `sidebyside compare` judges."""
-    return float(gmean(bench.get("extra_info", {}).get("pass_medians") or [bench["stats"]["median"]]))
+    medians = bench.get("extra_info", {}).get("pass_medians") or [bench["stats"]["median"]]
+    return float(np.exp(np.mean(np.log(medians))))
 
 
 def migrate_csv(csv: Path, folder: Path, whole: list[dict[str, Any]]) -> tuple[list[Path], set[str]]:

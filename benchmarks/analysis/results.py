@@ -101,8 +101,17 @@ def to_frame(data: dict[str, Any], source: str = "") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def shown_path(path: Path) -> str:
+    """A path as the user would type it: relative to where they stand when inside it (so
+    reports and CSVs made in a checkout do not carry the machine's folders)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def load_frames(paths: list[Path]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     raws = [load_json(p) for p in paths]
-    frame = pd.concat([to_frame(raw, str(p)) for raw, p in zip(raws, paths, strict=True)],
+    frame = pd.concat([to_frame(raw, shown_path(p)) for raw, p in zip(raws, paths, strict=True)],
                       ignore_index=True)
     return frame, raws

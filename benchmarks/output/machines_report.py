@@ -4,13 +4,13 @@ verdict flips, so a reader sees which findings hold on the CPU they rent."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pandas as pd
 
 from benchmarks.analysis import machine_identity
 from benchmarks.analysis import machines as across
 from benchmarks.analysis.machines import Machine
+from benchmarks.analysis.results import shown_path
 
 CHANGE_NOTE = ("Change: *same* = the same verdict on every machine; *flips* = opposite "
                "verdicts (one framework or mode faster on one machine, the other on another); "
@@ -23,15 +23,8 @@ def _machine_line(m: Machine) -> str:
     features = machine_identity.line(m.raw).removeprefix("- CPU features: ")
     return (f"- **{m.slug}**: {info.get('cpu_model', '?')}, {info.get('cores', '?')} cores; "
             f"{features}; results from {m.raw.get('datetime', '?')[:10]} "
-            f"({', '.join(f'`{_shown(p)}`' for p in m.paths)})")
+            f"({', '.join(f'`{shown_path(p)}`' for p in m.paths)})")
 
-
-def _shown(path: Path) -> str:
-    """A results path as the user would type it: relative to where they stand, if inside."""
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def _table(rows: pd.DataFrame, keys: list[str], machines: list[Machine]) -> list[str]:

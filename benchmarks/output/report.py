@@ -15,7 +15,7 @@ import pandas as pd
 from benchmarks.analysis import best, machine_identity
 from benchmarks.analysis.machines import Machine
 from benchmarks.analysis.machines import group as group_machines
-from benchmarks.analysis.results import ResultsError, load_frames, machine_fingerprint
+from benchmarks.analysis.results import ResultsError, load_frames, machine_fingerprint, shown_path
 from benchmarks.analysis.stats import CONTENDED, PAIRED_PASSES, WITHIN_RUN, same_run_ratios, verdicts
 from benchmarks.matrix import PHASES
 from benchmarks.output import dp_report, machines_report, overhead_report, plots
@@ -493,7 +493,7 @@ def _machines(paths: list[Path], raws: list[dict[str, Any]], frame: pd.DataFrame
     for slug, idx in group_machines(raws):
         mine = [paths[i] for i in idx]
         out.append(Machine(slug, raws[idx[0]], mine,
-                           frame[frame.source.isin([str(p) for p in mine])].reset_index(drop=True),
+                           frame[frame.source.isin([shown_path(p) for p in mine])].reset_index(drop=True),
                            parities_beside(mine[0], parity_path if not out else None)))
     return out
 
