@@ -534,6 +534,18 @@ def _out_option(parser: argparse.ArgumentParser, default: str = "out",
                         help=f"{text} (default ./{default})")
 
 
+def _links_arg(text: str) -> list[float | None]:
+    """'unlimited,1000,100' -> [None, 1000.0, 100.0]."""
+    try:
+        links = [None if t.strip() == "unlimited" else float(t) for t in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"link speeds are Mbit/s numbers or 'unlimited', comma-separated, got {text!r}") from None
+    if any(link is not None and link <= 0 for link in links):
+        raise argparse.ArgumentTypeError(f"link speeds must be > 0 Mbit/s, got {text!r}")
+    return links
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sidebyside",
@@ -770,6 +782,18 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"global batch of the parity check (default {RECIPE.batch}; "
                            "--quick: 16); must split evenly over the workers")
     dist.add_argument("--skip-parity", action="store_true", help="no parity check")
+    dist.add_argument("--hosts", choices=("loopback", "netns"), default="loopback",
+                      help="loopback (default): the workers talk over 127.0.0.1; netns: each "
+                           "worker in its own network namespace with its own address on a "
+                           "private subnet, joined by veth pairs to a bridge, configured as "
+                           "across machines (MASTER_ADDR and GLOO_SOCKET_IFNAME, TF_CONFIG with "
+                           "the workers' addresses); made and removed by the command, needs root "
+                           "and iproute2 (exit 2 otherwise)")
+    dist.add_argument("--link-mbit", type=_links_arg, metavar="N,N",
+                      help="with --hosts netns: run the benchmarks once per link speed, every "
+                           "worker's link shaped both ways to N Mbit/s (tc tbf), 'unlimited' "
+                           "for an unshaped veth (e.g. unlimited,1000,100); recorded with each "
+                           "case, and the report compares them")
     _out_option(dist)
     dist.set_defaults(func=cmd_distributed)
 

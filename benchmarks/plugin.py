@@ -29,6 +29,7 @@ from benchmarks.tasks.distributed import (
     threads_per_worker,
 )
 from benchmarks.tasks.overhead import ChainCase, chain_cases
+from benchmarks.tasks.workers import HOST_KINDS, Hosts
 from impls.precision import timing_reason
 from impls.registry import (
     check_engine,
@@ -74,6 +75,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     "(e.g. 1,2); without it no data-parallel case runs (sidebyside distributed)")
     group.addoption("--engines", help="data-parallel engines, comma-separated or 'all': "
                     + ", ".join(ENGINE_NAMES) + " (default: all)")
+    group.addoption("--hosts", choices=HOST_KINDS, default="loopback",
+                    help="data-parallel workers over loopback (default) or each in its own "
+                         "network namespace (netns: root and iproute2)")
+    group.addoption("--link-mbit", type=float,
+                    help="with --hosts netns: shape every worker's link to this many Mbit/s")
     group.addoption("--op-chains", action="store_true",
                     help="per-op overhead cases: chains of tiny ops in every mode (sidebyside "
                          "overhead); without it none runs")
@@ -332,7 +338,9 @@ def worker_groups(pytestconfig: pytest.Config):
     the same engine, model, device and worker count; every worker ends with the session."""
     workers = parse_workers(pytestconfig.getoption("--workers"))
     holder = GroupHolder(pytestconfig.getoption("--threads")
-                         or threads_per_worker(machine.cpu_count(), workers))
+                         or threads_per_worker(machine.cpu_count(), workers),
+                         Hosts(pytestconfig.getoption("--hosts"),
+                               pytestconfig.getoption("--link-mbit")))
     yield holder
     holder.close()
 

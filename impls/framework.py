@@ -124,9 +124,11 @@ class Framework(ABC):
         """Loopback ports a data-parallel group of ``workers`` processes needs."""
         raise NotImplementedError(self.no_engine_reason)
 
-    def cluster_env(self, rank: int, workers: int, ports: list[int]) -> dict[str, str]:
+    def cluster_env(self, rank: int, workers: int, ports: list[int], addresses: list[str],
+                    interface: str | None) -> dict[str, str]:
         """Worker ``rank``'s place in the group, as the framework's own launcher describes it
-        (so the same worker runs under that launcher on several machines)."""
+        (so the same worker runs under that launcher on several machines): each worker's
+        address, and the network interface to use (None: the framework's choice)."""
         raise NotImplementedError(self.no_engine_reason)
 
     @abstractmethod

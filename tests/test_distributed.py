@@ -13,6 +13,7 @@ import numpy as np
 import psutil
 import pytest
 
+from benchmarks.cli import main
 from benchmarks.data.batches import seeded_batches
 from benchmarks.tasks.distributed import (
     DPCase,
@@ -160,3 +161,37 @@ def test_command_refuses_bad_input_before_starting_workers(capsys):
     if not cli.gpu_present():
         assert main(["distributed", "--device", "cuda"]) == 2
         assert "sees no CUDA GPU" in capsys.readouterr().err
+
+
+def test_namespaces_without_root_are_refused_with_exit_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert main(["distributed", "--hosts", "netns", "--workers", "2", "--quick",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "needs root" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    monkeypatch.undo()
+    assert main(["distributed", "--link-mbit", "100", "--out", str(tmp_path / "o")]) == 2
+    assert "use it with --hosts netns" in capsys.readouterr().err
+
+
+def test_each_link_speed_is_its_own_series_and_the_ring_bound_is_the_links():
+    """The same cases at two link speeds: efficiency and share per link, and the least time
+    a 2-worker ring all-reduce of examples' 4.8 MB of gradients needs at 100 Mbit/s."""
+    from benchmarks.output.dp_report import link_lines, parameter_bytes
+
+    benches = []
+    for link, comm in ((None, 0.010), (100.0, 0.400)):
+        for case in dp_cases(["examples"], ["torch-ddp"], [1, 2], ["cpu"]):
+            step = 0.1 * case.batch / 64 / case.workers + (comm if case.allreduce and case.workers > 1 else 0)
+            bench = fake_result(case, step)
+            bench["extra_info"].update(hosts="netns", link_mbit=link)
+            benches.append(bench)
+    frame = summarize({"benchmarks": benches})
+    two = frame[(frame.workers == 2) & frame.allreduce & (frame.scaling == "weak")].set_index("link")
+    assert two.comm_share["netns, unshaped"] == pytest.approx(0.010 / 0.110)
+    assert two.comm_share["netns, 100 Mbit/s"] == pytest.approx(0.400 / 0.500)
+    assert two.scaling_efficiency["netns, 100 Mbit/s"] == pytest.approx(0.1 / 0.5)
+    assert parameter_bytes("examples") == 4 * 1_199_882
+    text = "\n".join(link_lines(frame))
+    # 2 (N-1) / N x 4,799,528 bytes x 8 bits / 100e6 bit/s = 384.0 ms
+    assert "| examples | 4.80 MB | torch-ddp | weak | netns, 100 Mbit/s | 2 | 384.0 ms | 400.0 ms |" in text
+    assert "| netns, unshaped | 2 | - | 10.0 ms |" in text

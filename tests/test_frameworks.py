@@ -103,9 +103,17 @@ def test_tensorflow_matmul_restores_tf32():
 def test_cluster_env_is_each_launchers_own():
     torch_fw, tf_fw = get_framework("torch"), get_framework("tensorflow")
     assert torch_fw.rendezvous_ports(4) == 1 and tf_fw.rendezvous_ports(4) == 4
-    assert torch_fw.cluster_env(1, 2, [29500]) == {
+    loopback = ["127.0.0.1"] * 2
+    assert torch_fw.cluster_env(1, 2, [29500], loopback, None) == {
         "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500", "RANK": "1", "LOCAL_RANK": "1",
         "WORLD_SIZE": "2"}
-    config = json.loads(tf_fw.cluster_env(1, 2, [7001, 7002])["TF_CONFIG"])
+    config = json.loads(tf_fw.cluster_env(1, 2, [7001, 7002], loopback, None)["TF_CONFIG"])
     assert config == {"cluster": {"worker": ["127.0.0.1:7001", "127.0.0.1:7002"]},
                       "task": {"type": "worker", "index": 1}}
+    # across hosts: the rendezvous on the first worker's address, gloo on the given interface
+    hosts = ["10.77.0.1", "10.77.0.2"]
+    assert torch_fw.cluster_env(1, 2, [29500], hosts, "eth0") == {
+        "MASTER_ADDR": "10.77.0.1", "MASTER_PORT": "29500", "RANK": "1", "LOCAL_RANK": "1",
+        "WORLD_SIZE": "2", "GLOO_SOCKET_IFNAME": "eth0"}
+    config = json.loads(tf_fw.cluster_env(0, 2, [7001, 7002], hosts, "eth0")["TF_CONFIG"])
+    assert config["cluster"]["worker"] == ["10.77.0.1:7001", "10.77.0.2:7002"]

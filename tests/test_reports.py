@@ -242,7 +242,7 @@ def test_data_parallel_and_overhead_sections_come_from_the_json_beside_the_resul
     write(tmp_path / "overhead.json", over)
     assert main(["report", str(results), "--out", str(tmp_path / "rep")]) == 0
     report = (tmp_path / "rep" / "report.md").read_text()
-    assert "| examples | torch-ddp | weak | 2 | 128 | 125.0 ms | 1,024 |" in report
+    assert "| examples | torch-ddp | weak | loopback | 2 | 128 | 125.0 ms | 1,024 |" in report
     assert "| 80% | 20% |" in report  # scaling efficiency and communication share
     assert "JAX: not measured (JAX's multi-process runtime" in report  # a framework without engine
     assert "| torch-eager | no_grad | add | 3.20 | [3.00, 3.50] | 9.00 | [8.00, 10.00] | n/a |" in report

@@ -180,16 +180,23 @@ def accuracy_curves(curves: pd.DataFrame, target: float, path: Path) -> Path:
     return _save(fig, path)
 
 
+LINK_STYLES = ("-", "--", "-.", ":")  # one per link speed in the scaling figure
+
+
 def scaling(frame: pd.DataFrame, path: Path) -> Path:
     """Images/s against workers, per model (rows) and scaling series (columns)."""
     reduced = frame[frame["allreduce"]]
     models = sorted(set(reduced.model))
     series = [s for s in ("weak", "strong") if s in set(reduced.scaling)]
     fig, _, panels = _grid(reduced, ("model", models), ("scaling", series), 4.5)
+    links = list(dict.fromkeys(reduced.get("link", pd.Series(["loopback"] * len(reduced)))))
     for ax, part, (model, scaling) in panels:
-        for engine, rows in part.groupby("engine"):
+        for (engine, link), rows in part.groupby(["engine", "link"] if len(links) > 1 else
+                                                 ["engine", "model"], sort=False):
             rows = rows.sort_values("workers")
-            ax.plot(rows.workers, rows.images_per_s, marker="o", label=engine,
+            style = LINK_STYLES[links.index(link) % len(LINK_STYLES)] if len(links) > 1 else "-"
+            ax.plot(rows.workers, rows.images_per_s, marker="o", linestyle=style,
+                    label=f"{engine}, {link}" if len(links) > 1 else engine,
                     color=ENGINE_COLORS.get(engine))
             one = rows[rows.workers == 1].images_per_s
             if not one.empty:  # perfect scaling from this engine's 1-worker rate

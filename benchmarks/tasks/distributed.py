@@ -28,7 +28,7 @@ import pandas as pd
 from benchmarks.data.batches import seeded_batches
 from benchmarks.data.sources import load
 from benchmarks.tasks.parity import ModeResult, ParityReport, compare, oracle_result, tolerances
-from benchmarks.tasks.workers import WorkerGroup
+from benchmarks.tasks.workers import LOOPBACK, Hosts, WorkerGroup
 from impls.registry import ENGINES, engine_unavailable_reason, framework_of
 from impls.spec import RECIPE, get_model
 from impls.weights import init_weights
@@ -104,8 +104,8 @@ def write_batches(path: Path, batches: Sequence[tuple[np.ndarray, np.ndarray]]) 
 class GroupHolder:
     """At most one worker group alive at a time, reused by consecutive cases of one key."""
 
-    def __init__(self, threads: int):
-        self.threads = threads
+    def __init__(self, threads: int, hosts: Hosts = LOOPBACK):
+        self.threads, self.hosts = threads, hosts
         self.group: WorkerGroup | None = None
         self.fresh = False  # the current group has not run a case yet
 
@@ -117,7 +117,7 @@ class GroupHolder:
             return self.group
         self.close()
         engine, model, device, workers = case.group_key
-        self.group = WorkerGroup(engine, model, device, workers, self.threads)
+        self.group = WorkerGroup(engine, model, device, workers, self.threads, hosts=self.hosts)
         self.group.start()
         self.fresh = True
         return self.group
@@ -154,7 +154,8 @@ def run_engine(group: WorkerGroup, weights: dict[str, np.ndarray],
 
 def run_dp_parity(models: Sequence[str], engines: Sequence[str], workers: Sequence[int],
                   device: str, threads: int, batch: int = RECIPE.batch, steps: int = PARITY_STEPS,
-                  seed: int = 0, progress: Callable[[str], None] = print) -> ParityReport:
+                  seed: int = 0, progress: Callable[[str], None] = print,
+                  hosts: Hosts = LOOPBACK) -> ParityReport:
     """Each engine with N workers against the float64 oracle on the whole global batch.
     ValueError, before any work, when the batch does not split evenly over a worker count."""
     if bad := [n for n in workers if batch % n]:
@@ -177,7 +178,7 @@ def run_dp_parity(models: Sequence[str], engines: Sequence[str], workers: Sequen
                     report.skipped.append({"mode": name, "reason": reason})
                     continue
                 progress(f"[{model}] {engine}, {n} worker(s), {batch // n} images each")
-                with WorkerGroup(engine, model, device, n, threads) as group:
+                with WorkerGroup(engine, model, device, n, threads, hosts=hosts) as group:
                     got = run_engine(group, weights, batches)
                 report.checks += compare(model, name, "oracle", got, oracle, tol)
     return report
@@ -191,7 +192,10 @@ def summarize(raw: dict[str, Any]) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame()
     frame = pd.DataFrame(rows)
-    keys = ["model", "engine", "device", "scaling"]
+    frame["link"] = [link_name(h, m) for h, m in
+                     zip(frame.get("hosts", pd.Series([None] * len(frame))),
+                         frame.get("link_mbit", pd.Series([None] * len(frame))), strict=True)]
+    keys = ["model", "engine", "device", "scaling", "link"]
     reduced = frame[frame["allreduce"]]
     one = reduced[reduced["workers"] == 1].set_index(keys)["images_per_s"]
     frame["scaling_efficiency"] = [
@@ -206,17 +210,22 @@ def summarize(raw: dict[str, Any]) -> pd.DataFrame:
     return frame
 
 
+def link_name(hosts: str | None, link_mbit: float | None) -> str:
+    """How a case's workers were connected: loopback, or namespaces at a link speed."""
+    if hosts != "netns":
+        return "loopback"
+    return "netns, unshaped" if link_mbit is None or pd.isna(link_mbit) else f"netns, {link_mbit:g} Mbit/s"
+
+
 def annotate(raw: dict[str, Any]) -> dict[str, Any]:
     """The JSON with each case's scaling efficiency and communication share in extra_info."""
     frame = summarize(raw)
     if frame.empty:
         return raw
-    by_name = frame.set_index("name")
-    for bench in raw["benchmarks"]:
-        if bench["name"] in by_name.index:
-            for column in ("scaling_efficiency", "comm_share"):
-                value = by_name.at[bench["name"], column]
-                bench["extra_info"][column] = None if pd.isna(value) else float(value)
+    cases = [b for b in raw["benchmarks"] if b.get("extra_info", {}).get("phase") == "dp-train"]
+    for bench, row in zip(cases, frame.to_dict("records"), strict=True):  # summarize's order
+        for column in ("scaling_efficiency", "comm_share"):
+            bench["extra_info"][column] = None if pd.isna(row[column]) else float(row[column])
     return raw
 
 
@@ -244,7 +253,8 @@ def run_dp_case(benchmark, case: DPCase, holder: GroupHolder, settings, context:
         "framework": framework_of(case.engine), "device": case.device, "phase": "dp-train",
         "workers": case.workers, "scaling": case.scaling, "batch": case.batch,
         "per_worker_batch": case.batch // case.workers, "allreduce": case.allreduce,
-        "threads_per_worker": group.threads, "group_setup_s": setup_s, "first_call_s": first,
+        "threads_per_worker": group.threads, "hosts": group.hosts.kind,
+        "link_mbit": group.hosts.link_mbit, "group_setup_s": setup_s, "first_call_s": first,
         "flops_per_call": flops, "rounds": rounds, "warmup_rounds": settings.warmup_rounds,
         "data": load(context["data"]).description, "versions": context["versions"]}
     add_rates(info, benchmark, case.batch, flops,

@@ -2,7 +2,8 @@
 
 Each worker is ``python -m benchmarks.tasks.dp_worker --serve`` in its own session (process group),
 told its place in the cluster through the environment as ``torchrun`` (MASTER_ADDR,
-MASTER_PORT, RANK, WORLD_SIZE) or TensorFlow (TF_CONFIG) would, over loopback. Every
+MASTER_PORT, RANK, WORLD_SIZE) or TensorFlow (TF_CONFIG) would: over loopback, or each in its
+own network namespace with its own address (``Hosts("netns")``, see netns.py). Every
 command goes to all workers and returns when all have answered, within a deadline; a worker
 that crashes, hangs or cannot bind its port ends the group with a WorkerError naming the
 worker, the engine and the cause, and every worker process is killed.
@@ -19,9 +20,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from benchmarks.tasks.netns import INTERFACE, HostsError, Namespaces
 from impls.frameworks import get_framework
 from impls.registry import framework_of
 
@@ -56,20 +59,41 @@ def port_in_use(port: int) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class Hosts:
+    """Where the workers run: ``loopback`` (processes of this machine on 127.0.0.1) or
+    ``netns`` (each in its own network namespace with its own address, as on separate
+    hosts), and the link speed ``netns`` shapes every worker's link to (None: unshaped)."""
+
+    kind: str = "loopback"
+    link_mbit: float | None = None
+
+    def describe(self) -> str:
+        if self.kind == "loopback":
+            return "loopback (127.0.0.1)"
+        return "network namespaces, " + (f"links shaped to {self.link_mbit:g} Mbit/s"
+                                         if self.link_mbit else "unshaped veth links")
+
+
+HOST_KINDS = ("loopback", "netns")
+LOOPBACK = Hosts()
+
+
 class WorkerGroup:
     """``workers`` processes of ``engine`` on ``model``; use as a context manager."""
 
     def __init__(self, engine: str, model: str, device: str, workers: int, threads: int,
                  ports: list[int] | None = None, setup_timeout_s: float = SETUP_TIMEOUT_S,
-                 step_timeout_s: float = STEP_TIMEOUT_S):
+                 step_timeout_s: float = STEP_TIMEOUT_S, hosts: Hosts = LOOPBACK):
         self.engine, self.model, self.device = engine, model, device
-        self.workers, self.threads = workers, threads
+        self.workers, self.threads, self.hosts = workers, threads, hosts
         self.framework = get_framework(framework_of(engine))
         self.ports = ports or free_ports(self.framework.rendezvous_ports(workers))
         self.setup_timeout_s, self.step_timeout_s = setup_timeout_s, step_timeout_s
         self.procs: list[subprocess.Popen] = []
         self.logs: list[IO[bytes]] = []
         self.setup_s = float("nan")
+        self.namespaces: Namespaces | None = None
 
     def __enter__(self) -> WorkerGroup:
         self.start()
@@ -79,20 +103,31 @@ class WorkerGroup:
         self.close()
 
     def start(self) -> None:
-        busy = [p for p in self.ports if port_in_use(p)]
+        busy = [p for p in self.ports if port_in_use(p)] if self.hosts.kind == "loopback" else []
         if busy:
             raise WorkerError(f"{self.engine}: cannot bind port {busy[0]} on 127.0.0.1: it is in "
                               "use by another process; free it or let sidebyside choose ports")
         started = time.perf_counter()
+        addresses, interface = ["127.0.0.1"] * self.workers, None
+        if self.hosts.kind == "netns":
+            try:
+                self.namespaces = Namespaces(self.workers, self.hosts.link_mbit).create()
+            except HostsError as err:
+                raise WorkerError(f"{self.engine}: {err}") from None
+            addresses = [self.namespaces.address(r) for r in range(self.workers)]
+            interface = INTERFACE
         path = os.pathsep.join(filter(None, [str(CHECKOUT), os.environ.get("PYTHONPATH")]))
         for rank in range(self.workers):
             log = tempfile.TemporaryFile()
             env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": str(self.threads),
-                   **self.framework.cluster_env(rank, self.workers, self.ports)}
+                   **self.framework.cluster_env(rank, self.workers, self.ports, addresses,
+                                                interface)}
             self.logs.append(log)
+            prefix = self.namespaces.prefix(rank) if self.namespaces else []
             self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.tasks.dp_worker", "--serve", "--engine", self.engine,
-                 "--model", self.model, "--device", self.device, "--threads", str(self.threads)],
+                [*prefix, sys.executable, "-m", "benchmarks.tasks.dp_worker", "--serve",
+                 "--engine", self.engine, "--model", self.model, "--device", self.device,
+                 "--threads", str(self.threads)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
                 start_new_session=True, bufsize=0))
         try:
@@ -130,7 +165,7 @@ class WorkerGroup:
                     late = min(set(buffers) - set(answers))
                     raise WorkerError(f"{self.engine} worker {late}: no answer to {op!r} within "
                                       f"{timeout_s:.0f} s (hung, or waiting on a peer that is)"
-                                      f"{self._stderr_tail(late)}")
+                                      f"{self._links_down()}{self._stderr_tail(late)}")
                 for key, _ in sel.select(timeout=min(left, 1.0)):
                     rank = key.data
                     chunk = os.read(key.fileobj.fileno(), 65536)
@@ -159,7 +194,14 @@ class WorkerGroup:
             f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}")
         if "address already in use" in tail.lower():
             cause = f"cannot bind its port ({', '.join(map(str, self.ports))}): address already in use"
-        return WorkerError(f"{self.engine} worker {rank} {cause} during {op!r}{tail}")
+        return WorkerError(f"{self.engine} worker {rank} {cause} during {op!r}"
+                           f"{self._links_down()}{tail}")
+
+    def _links_down(self) -> str:
+        """The likely cause when workers on namespaces stop answering: a link that is down."""
+        down = self.namespaces.links_down() if self.namespaces else []
+        return "".join(f"; worker {r}'s link ({self.namespaces.host_link(r)}, "
+                       f"{self.namespaces.address(r)}) is down" for r in down)
 
     def _stderr_tail(self, rank: int, lines: int = 8) -> str:
         log = self.logs[rank]
@@ -201,3 +243,6 @@ class WorkerGroup:
         for log in self.logs:
             log.close()
         self.procs, self.logs = [], []
+        if self.namespaces is not None:
+            self.namespaces.remove()
+            self.namespaces = None

@@ -90,9 +90,13 @@ class PyTorch(Framework):
     def rendezvous_ports(self, workers: int) -> int:
         return 1  # torchrun's MASTER_PORT
 
-    def cluster_env(self, rank: int, workers: int, ports: list[int]) -> dict[str, str]:
-        return {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(ports[0]), "RANK": str(rank),
-                "LOCAL_RANK": str(rank), "WORLD_SIZE": str(workers)}
+    def cluster_env(self, rank: int, workers: int, ports: list[int], addresses: list[str],
+                    interface: str | None) -> dict[str, str]:
+        # torchrun's variables (the rendezvous on the first worker) and the interface gloo
+        # connects its pairs over, as across machines
+        return {"MASTER_ADDR": addresses[0], "MASTER_PORT": str(ports[0]), "RANK": str(rank),
+                "LOCAL_RANK": str(rank), "WORLD_SIZE": str(workers),
+                **({"GLOO_SOCKET_IFNAME": interface} if interface else {})}
 
     @contextmanager
     def matmul(self, n: int, device: str, precision: str) -> Iterator[Callable[[], object]]:

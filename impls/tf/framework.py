@@ -74,8 +74,10 @@ class TensorFlow(Framework):
     def rendezvous_ports(self, workers: int) -> int:
         return workers  # every worker runs a server: TF_CONFIG lists them all
 
-    def cluster_env(self, rank: int, workers: int, ports: list[int]) -> dict[str, str]:
-        return {"TF_CONFIG": json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+    def cluster_env(self, rank: int, workers: int, ports: list[int], addresses: list[str],
+                    interface: str | None) -> dict[str, str]:
+        workers_at = [f"{a}:{p}" for a, p in zip(addresses, ports, strict=True)]
+        return {"TF_CONFIG": json.dumps({"cluster": {"worker": workers_at},
                                          "task": {"type": "worker", "index": rank}})}
 
     @contextmanager
