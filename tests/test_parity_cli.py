@@ -62,17 +62,19 @@ def test_cuda_without_gpu_skips_every_mode_with_reason(capsys):
     assert "skipped torch-eager: no CUDA GPU visible to torch" in capsys.readouterr().out
 
 
-def test_without_tensorflow_torch_modes_run_and_tf_modes_skip(tmp_path):
-    """A checkout on a machine without TensorFlow: PYTHONPATH=., no ImportError."""
-    code = ("import sys; sys.modules['tensorflow'] = None\n"  # makes find_spec and import fail
+@pytest.mark.parametrize("package, modes", [("tensorflow", ["tf-graph", "tf-eager", "tf-xla"]),
+                                            ("jax", ["jax-jit", "jax-eager"])])
+def test_without_a_framework_its_modes_skip_with_the_reason_and_torch_runs(package, modes):
+    """A checkout on a machine without that framework: PYTHONPATH=., no ImportError."""
+    code = (f"import sys; sys.modules[{package!r}] = None\n"  # makes find_spec and import fail
             "from benchmarks.cli import main\n"
-            "sys.exit(main(['parity', '--models', 'workshop', '--modes', 'torch-eager,tf-graph,"
-            "tf-eager,tf-xla', '--batch', '8', '--steps', '2']))\n")
+            f"sys.exit(main(['parity', '--models', 'workshop', '--modes', "
+            f"'torch-eager,{','.join(modes)}', '--batch', '8', '--steps', '2']))\n")
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=300)
     assert run.returncode == 0, run.stderr
-    for mode in ("tf-graph", "tf-eager", "tf-xla"):
-        assert f"skipped {mode}: tensorflow is not installed" in run.stdout
+    for mode in modes:
+        assert f"skipped {mode}: {package} is not installed" in run.stdout
     assert "torch-eager" in run.stdout and "1 model x mode pairs checked" in run.stdout
 
 

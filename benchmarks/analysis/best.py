@@ -19,10 +19,15 @@ from impls.frameworks import FRAMEWORK_OF, FRAMEWORKS
 KEYS = ["model", "phase", "batch", "device"]
 
 
-def config_name(row: pd.Series) -> str:
+def config_label(row: Any) -> str:
+    """A configuration without its mode: 'bf16 (emulated) channels_last', 'fp32'."""
     cl = " channels_last" if row.get("layout") == "channels_last" else ""
     emulated = " (emulated)" if row.get("emulated") in (True,) else ""  # NaN, None: no
-    return f"{row['mode']} {row.get('precision') or 'fp32'}{emulated}{cl}"
+    return f"{row.get('precision') or 'fp32'}{emulated}{cl}"
+
+
+def config_name(row: Any) -> str:
+    return f"{row['mode']} {config_label(row)}"
 
 
 def with_config(steps: pd.DataFrame) -> pd.DataFrame:
@@ -162,7 +167,7 @@ def tuning_table(steps: pd.DataFrame) -> pd.DataFrame:
                 continue
             pairs.append((row.timings, base.timings, row.median_s, base.median_s))
             rows.append({**dict(zip([*KEYS, "mode"], key, strict=True)),
-                         "config": config_name(row._asdict()).split(" ", 1)[1]})
+                         "config": config_label(row._asdict())})
     for row, ratio in zip(rows, same_run_ratios(pairs), strict=True):
         row.update(speedup=1 / ratio.value, low=1 / ratio.high, high=1 / ratio.low, ratio=ratio)
     return _judged(pd.DataFrame(rows))

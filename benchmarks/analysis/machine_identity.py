@@ -7,11 +7,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from impls.precision import CPU_BF16_FLAGS
+
 # (cpuinfo flag, how reports name it): the instruction sets oneDNN and XLA pick kernels by
 FEATURES = (("avx2", "AVX2"), ("avx512f", "AVX-512"), ("avx512_bf16", "AVX512_BF16"),
             ("amx_bf16", "AMX-BF16"), ("amx_tile", "AMX-TILE"), ("avx512_fp16", "AVX512_FP16"))
 TIERS = (("amx_bf16", "amx"), ("avx512_bf16", "avx512bf16"), ("avx512f", "avx512"),
          ("avx2", "avx2"))  # the slug names the best one present
+BF16_NAMES = [name for flag, name in FEATURES if flag in CPU_BF16_FLAGS]  # native bf16 needs one
 NOISE = re.compile(r"\((r|tm)\)|\b(processor|cpu|\d+-core)\b|@.*$", re.IGNORECASE)
 
 
@@ -60,5 +63,5 @@ def emulated_line(raw: dict[str, Any]) -> list[str]:
         return []
     precisions = sorted({b["extra_info"].get("precision", "?") for b in cases})
     return [f"- **Emulated**: {len(cases)} cases ran {', '.join(precisions)}, which this CPU has "
-            "no native instructions for (neither AVX512_BF16 nor AMX-BF16): they measure the "
+            f"no native instructions for (neither {' nor '.join(BF16_NAMES)}): they measure the "
             "emulation and are labelled \"(emulated)\" wherever they appear"]
