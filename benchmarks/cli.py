@@ -17,6 +17,7 @@ from benchmarks.matrix import MATRIX_HELP, QUICK_MODES, parse_fraction, parse_li
 from benchmarks.output.files import write_text_atomically
 from benchmarks.tasks import accuracy as accuracy_defaults
 from benchmarks.tasks.ab import MIN_PAIRS
+from benchmarks.tasks.workers import HOST_KINDS
 from impls.frameworks import FRAMEWORKS, REFERENCE
 from impls.precision import check_layout, check_precision, tag, timing_reason
 from impls.registry import (
@@ -782,7 +783,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"global batch of the parity check (default {RECIPE.batch}; "
                            "--quick: 16); must split evenly over the workers")
     dist.add_argument("--skip-parity", action="store_true", help="no parity check")
-    dist.add_argument("--hosts", choices=("loopback", "netns"), default="loopback",
+    dist.add_argument("--hosts", choices=HOST_KINDS, default="loopback",
                       help="loopback (default): the workers talk over 127.0.0.1; netns: each "
                            "worker in its own network namespace with its own address on a "
                            "private subnet, joined by veth pairs to a bridge, configured as "

@@ -41,6 +41,11 @@ def with_config(steps: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def step_configs(frame: pd.DataFrame) -> pd.DataFrame:
+    """The step benchmarks of a results table, with their configuration filled in."""
+    return with_config(frame[frame.name.str.startswith("test_step")])
+
+
 def passed_configs(parities: list[dict[str, Any]]) -> set[tuple]:
     """(device, precision, layout, model, mode) of every configuration whose parity checks all
     passed; a mode whose framework has one layout counts for every layout (it runs its native

@@ -41,8 +41,12 @@ class Run:
     raw: dict[str, Any]
 
     @property
+    def commit_id(self) -> str:
+        return (self.raw.get("commit_info") or {}).get("id") or "unknown"
+
+    @property
     def commit(self) -> str:
-        return ((self.raw.get("commit_info") or {}).get("id") or "unknown")[:7]
+        return self.commit_id[:7]
 
 
 def save_run(raw: dict[str, Any], folder: Path, commit: dict[str, Any]) -> Path:

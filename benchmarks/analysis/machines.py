@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,11 @@ class Machine:
     frame: pd.DataFrame
     parities: list[dict[str, Any]]
 
-    @property
+    @cached_property
     def steps(self) -> pd.DataFrame:
-        """Step rows with precision and layout filled in."""
-        return best.with_config(self.frame[self.frame.name.str.startswith("test_step")])
+        """Step rows with precision and layout filled in (the report and every lineup use
+        them)."""
+        return best.step_configs(self.frame)
 
 
 def group(raws: list[dict[str, Any]]) -> list[tuple[str, list[int]]]:

@@ -4,8 +4,10 @@ failure or an interrupted run never leaves a half-written report, CSV or JSON be
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -28,3 +30,24 @@ def replace_atomically(path: Path, write: Callable[[Path], object]) -> Path:
 
 def write_text_atomically(path: Path, text: str) -> Path:
     return replace_atomically(path, lambda tmp: tmp.write_text(text))
+
+
+@contextmanager
+def staging_in(out: Path, prefix: str) -> Iterator[Path]:
+    """A temporary folder inside ``out`` to write a set of outputs into, removed afterwards
+    whatever happens: ``move_into`` publishes it only once everything is written."""
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=prefix))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def move_into(staging: Path, out: Path) -> list[Path]:
+    """Move everything in ``staging`` into ``out`` (one rename each); the paths written."""
+    written = []
+    for item in sorted(staging.iterdir()):
+        item.replace(out / item.name)
+        written.append(out / item.name)
+    return written

@@ -189,13 +189,12 @@ def scaling(frame: pd.DataFrame, path: Path) -> Path:
     models = sorted(set(reduced.model))
     series = [s for s in ("weak", "strong") if s in set(reduced.scaling)]
     fig, _, panels = _grid(reduced, ("model", models), ("scaling", series), 4.5)
-    links = list(dict.fromkeys(reduced.get("link", pd.Series(["loopback"] * len(reduced)))))
+    links = list(dict.fromkeys(reduced.link))  # summarize names every case's link
     for ax, part, (model, scaling) in panels:
-        for (engine, link), rows in part.groupby(["engine", "link"] if len(links) > 1 else
-                                                 ["engine", "model"], sort=False):
+        for (engine, link), rows in part.groupby(["engine", "link"], sort=False):
             rows = rows.sort_values("workers")
-            style = LINK_STYLES[links.index(link) % len(LINK_STYLES)] if len(links) > 1 else "-"
-            ax.plot(rows.workers, rows.images_per_s, marker="o", linestyle=style,
+            ax.plot(rows.workers, rows.images_per_s, marker="o",
+                    linestyle=LINK_STYLES[links.index(link) % len(LINK_STYLES)],
                     label=f"{engine}, {link}" if len(links) > 1 else engine,
                     color=ENGINE_COLORS.get(engine))
             one = rows[rows.workers == 1].images_per_s

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from benchmarks.analysis.results import ResultsError, load_frames, machine_finge
 from benchmarks.analysis.stats import CONTENDED, PAIRED_PASSES, WITHIN_RUN, same_run_ratios, verdicts
 from benchmarks.matrix import PHASES
 from benchmarks.output import dp_report, machines_report, overhead_report, plots
+from benchmarks.output.files import move_into, staging_in
 from benchmarks.tasks.distributed import summarize
 from impls.framework import Comparison
 from impls.frameworks import FRAMEWORKS, describe_versions
@@ -37,7 +36,8 @@ def comparisons() -> tuple[Comparison, ...]:
 COMPARISONS = comparisons()
 
 
-def _git(*args: str) -> str:
+def git_output(*args: str) -> str:
+    """What a git command prints about this checkout; '' outside one or on failure."""
     try:
         return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
                               cwd=Path(__file__).parent).stdout.strip()
@@ -46,18 +46,18 @@ def _git(*args: str) -> str:
 
 
 def git_commit() -> str:
-    return _git("rev-parse", "--short", "HEAD") or "unknown"
+    return git_output("rev-parse", "--short", "HEAD") or "unknown"
 
 
 def commit_info() -> dict[str, Any]:
     """This checkout's commit as pytest-benchmark's commit_info records it (id, dirty,
     branch), for runs saved to the history; 'unversioned' outside a git checkout."""
-    sha = _git("rev-parse", "HEAD")
+    sha = git_output("rev-parse", "HEAD")
     if not sha:
         return {"id": "unversioned", "dirty": False, "project": "sidebyside"}
-    return {"id": sha, "time": _git("log", "-1", "--format=%cI"),
-            "dirty": bool(_git("status", "--porcelain")), "project": "sidebyside",
-            "branch": _git("rev-parse", "--abbrev-ref", "HEAD")}
+    return {"id": sha, "time": git_output("log", "-1", "--format=%cI"),
+            "dirty": bool(git_output("status", "--porcelain")), "project": "sidebyside",
+            "branch": git_output("rev-parse", "--abbrev-ref", "HEAD")}
 
 
 def speedup_table(steps: pd.DataFrame) -> pd.DataFrame:
@@ -509,16 +509,14 @@ def build(paths: list[Path], out: Path, parity_path: Path | None = None,
     dp = _beside(paths, None, "distributed.json", "sidebyside distributed --out DIR")
     over = _beside(paths, None, "overhead.json", "sidebyside overhead --out DIR")
     dp_frame = summarize(dp) if dp is not None else pd.DataFrame()
-    tuned = best.with_config(frame[frame.name.str.startswith("test_step")])
+    tuned = machines[0].steps
     # the tables, speed-ups and figures compare modes at fp32 / default; tuned configurations
     # have their own section
     steps = tuned[(tuned.precision == "fp32") & (tuned.layout == "default")].copy()
     streams = frame[frame["stream"].notna()].copy()
     pipes = frame[frame.phase.isin(["pipeline", "pipeline+train"])].copy()
     table = speedup_table(steps)
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out, prefix=".report-"))
-    try:
+    with staging_in(out, ".report-") as staging:
         figures = []
         for device in dict.fromkeys(steps.device):
             figures.append(plots.throughput(steps[steps.device == device], device,
@@ -555,11 +553,4 @@ def build(paths: list[Path], out: Path, parity_path: Path | None = None,
         lines += [f"![{f.stem}]({f.name})" for f in figures]
         (staging / "report.md").write_text("\n".join(lines) + "\n")
         frame.drop(columns=["timings"]).to_csv(staging / "results.csv", index=False)
-        written = []
-        for item in sorted(staging.iterdir()):
-            target = out / item.name
-            item.replace(target)
-            written.append(target)
-        return written
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        return move_into(staging, out)

@@ -10,7 +10,6 @@ import datetime as dt
 import json
 import re
 import shutil
-import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,8 @@ from benchmarks.analysis.compare import compare_runs
 from benchmarks.analysis.history import Run, history_frame, load_history
 from benchmarks.analysis.results import is_quick, machine_fingerprint, threads_of, timings, to_frame
 from benchmarks.analysis.stats import run_interval
+from benchmarks.output.files import move_into, staging_in
+from benchmarks.output.report import git_output
 from impls.frameworks import FRAMEWORKS, describe_versions
 
 AXES = ["model", "mode", "phase", "batch", "precision", "layout", "device", "machine"]
@@ -33,21 +34,15 @@ MARK_WORDS = {"+": "slower", "-": "faster"}
 
 def repo_url() -> str | None:
     """https://github.com/OWNER/REPO of this checkout's 'origin', or None."""
-    import subprocess
-
-    try:
-        url = subprocess.run(["git", "remote", "get-url", "origin"], capture_output=True,
-                             text=True, timeout=10, cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    found = re.search(r"github\.com[:/]([^/]+/[^/]+?)(\.git)?$", url)
+    found = re.search(r"github\.com[:/]([^/]+/[^/]+?)(\.git)?$",
+                      git_output("remote", "get-url", "origin"))
     return f"https://github.com/{found.group(1)}" if found else None
 
 
 def _run_meta(run: Run, repo: str | None) -> dict[str, Any]:
-    commit = (run.raw.get("commit_info") or {}).get("id") or "unknown"
+    commit = run.commit_id
     info = run.raw.get("machine_info", {})
-    return {"file": str(run.path), "commit": commit[:7], "date": run.raw["datetime"][:19],
+    return {"file": str(run.path), "commit": run.commit, "date": run.raw["datetime"][:19],
             "machine": machine_identity.slug(run.raw), "passes": info.get("passes", 1),
             "quick": is_quick(run.raw), "threads": threads_of(run.raw),
             "versions": describe_versions(info.get("versions") or _bench_versions(run.raw)),
@@ -104,8 +99,7 @@ def _overview(run: Run) -> dict[str, Any]:
     """The latest run of a machine at each framework's best, per precision: each framework's
     fastest parity-passing configuration, the fastest framework and the verdict."""
     passed = {tuple(p) for p in (run.raw.get("sidebyside") or {}).get("parity_passed", [])}
-    frame = to_frame(run.raw)
-    steps = best.with_config(frame[frame.name.str.startswith("test_step")])
+    steps = best.step_configs(to_frame(run.raw))
     rows = []
     for precision, part in steps.groupby("precision", sort=False):
         table = best.best_table(part, passed) if passed else pd.DataFrame()
@@ -170,9 +164,7 @@ def build_site(history: Path, out: Path, report: Path | None = None, repo: str |
     runs, skipped = load_history(history) if history.exists() else ([], [])
     data = site_data(runs, skipped, repo, threshold)
     data["report"] = False
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out, prefix=".site-"))
-    try:
+    with staging_in(out, ".site-") as staging:
         if report is not None:
             data["report"] = _report_html(report, staging)
         (staging / "plotly.min.js").write_text(plotly.offline.get_plotlyjs())
@@ -180,10 +172,4 @@ def build_site(history: Path, out: Path, report: Path | None = None, repo: str |
                                          + ";\n")
         for name in PAGE_FILES:
             (staging / name).write_text(_asset(name))
-        written = []
-        for item in sorted(staging.iterdir()):
-            item.replace(out / item.name)
-            written.append(out / item.name)
-        return written, skipped
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        return move_into(staging, out), skipped

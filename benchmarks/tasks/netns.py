@@ -18,7 +18,6 @@ import subprocess
 from dataclasses import dataclass, field
 
 INTERFACE = "eth0"  # each worker's side of its veth pair, inside its namespace
-PRIVATE = ipaddress.ip_network("10.0.0.0/8")
 
 
 class HostsError(RuntimeError):

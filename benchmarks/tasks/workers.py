@@ -68,12 +68,6 @@ class Hosts:
     kind: str = "loopback"
     link_mbit: float | None = None
 
-    def describe(self) -> str:
-        if self.kind == "loopback":
-            return "loopback (127.0.0.1)"
-        return "network namespaces, " + (f"links shaped to {self.link_mbit:g} Mbit/s"
-                                         if self.link_mbit else "unshaped veth links")
-
 
 HOST_KINDS = ("loopback", "netns")
 LOOPBACK = Hosts()
